@@ -1,0 +1,259 @@
+//! The channel between the runner on the host and the guest init (PID 1 in the VM).
+//!
+//! The channel is four virtio-serial ports. Three carry raw bytes, so stdio is
+//! binary-safe and each stream has its own backpressure:
+//!
+//! | port            | direction     | carries                                    |
+//! |-----------------|---------------|--------------------------------------------|
+//! | [`port::STDIN`]  | host → guest | the process's stdin (or the pty input)     |
+//! | [`port::STDOUT`] | guest → host | the process's stdout (or the pty output)   |
+//! | [`port::STDERR`] | guest → host | the process's stderr (unused in TTY mode)  |
+//! | [`port::CONTROL`]| both         | framed, versioned [`HostMsg`]/[`GuestMsg`] |
+//!
+//! Stream ends are not signalled in-band: a virtio-serial port has no EOF. Instead the
+//! control port says how many bytes a stream carried ([`HostMsg::StdinEof`],
+//! [`GuestMsg::Exit`]), and the reader stops once it has seen that many. Control
+//! frames are `u32` little-endian length + JSON; a frame longer than [`MAX_FRAME`] is
+//! refused, so neither side trusts the other's sizes.
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::io::{self, Read, Write};
+
+/// Bumped whenever a message changes shape. Both sides refuse a peer with another one.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest control frame either side accepts (bytes of JSON).
+pub const MAX_FRAME: usize = 1 << 20;
+
+/// Names of the virtio-serial ports (`/sys/class/virtio-ports/*/name` in the guest).
+pub mod port {
+    /// Framed control messages, both directions.
+    pub const CONTROL: &str = "cast.ctl";
+    /// Raw bytes, host → guest.
+    pub const STDIN: &str = "cast.stdin";
+    /// Raw bytes, guest → host.
+    pub const STDOUT: &str = "cast.stdout";
+    /// Raw bytes, guest → host.
+    pub const STDERR: &str = "cast.stderr";
+    /// Every port, in the order the runner wires them.
+    pub const ALL: [&str; 4] = [CONTROL, STDIN, STDOUT, STDERR];
+}
+
+/// What the guest should run: everything about one run travels here, so the initrd
+/// stays generic and runtime overrides need no rebuild.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartSpec {
+    /// The command and its arguments (entrypoint + cmd, already combined). Never empty.
+    pub argv: Vec<String>,
+    /// `KEY=VALUE` pairs for the process. The guest adds a default `PATH` if absent.
+    pub env: Vec<String>,
+    /// Working directory; created if missing. `None` means `/`.
+    pub workdir: Option<String>,
+    /// `name`, `uid`, `name:group` or `uid:gid`, resolved with the image's
+    /// `/etc/passwd` and `/etc/group`. `None` means root.
+    pub user: Option<String>,
+    /// Give the process a pseudo-terminal instead of pipes.
+    pub tty: bool,
+    /// Initial terminal size (TTY mode).
+    pub winsize: Option<WinSize>,
+    /// Guest hostname.
+    pub hostname: String,
+}
+
+/// A terminal size in character cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WinSize {
+    /// Rows.
+    pub rows: u16,
+    /// Columns.
+    pub cols: u16,
+}
+
+/// Host → guest control messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HostMsg {
+    /// Answer to [`GuestMsg::Hello`]: run this.
+    Start(Box<StartSpec>),
+    /// The host's stdin ended after this many bytes on the stdin port.
+    StdinEof {
+        /// Total bytes written to the stdin port.
+        bytes: u64,
+    },
+    /// Deliver this signal (Linux number) to the process.
+    Signal {
+        /// Signal number.
+        signal: i32,
+    },
+    /// The host terminal changed size.
+    Resize(WinSize),
+    /// The host's stdout is gone (broken pipe): close the process's stdout so its next
+    /// write fails as it would in a shell pipeline.
+    CloseStdout,
+    /// The host has received everything; the guest may power off.
+    Ack,
+}
+
+/// Guest → host control messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GuestMsg {
+    /// The guest init is up and the channel is open.
+    Hello {
+        /// The guest's [`PROTOCOL_VERSION`].
+        version: u32,
+    },
+    /// The process ended (or could not start); the stream totals let the host know
+    /// when it has every byte.
+    Exit {
+        /// How it ended.
+        status: ExitStatus,
+        /// Bytes sent on the stdout port.
+        stdout_bytes: u64,
+        /// Bytes sent on the stderr port.
+        stderr_bytes: u64,
+        /// Why the command could not run (126/127), for the host to print.
+        message: Option<String>,
+    },
+    /// The guest could not set the run up (a runtime failure: exit 125 on the host).
+    Error {
+        /// What went wrong, for the user.
+        message: String,
+    },
+    /// A diagnostic line (only sent when debugging is on).
+    Log {
+        /// The line.
+        message: String,
+    },
+}
+
+/// How the process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExitStatus {
+    /// It exited with this code (or could not start: 126, 127).
+    Code(i32),
+    /// It was killed by this signal.
+    Signal(i32),
+}
+
+impl ExitStatus {
+    /// The shell convention: the code itself, or 128 + the signal number.
+    pub fn code(self) -> i32 {
+        match self {
+            ExitStatus::Code(c) => c,
+            ExitStatus::Signal(s) => 128 + s,
+        }
+    }
+}
+
+/// A control frame could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The port failed.
+    #[error("control channel I/O failed")]
+    Io(#[from] io::Error),
+    /// The peer announced a frame larger than [`MAX_FRAME`].
+    #[error("control frame of {0} bytes exceeds the limit of {MAX_FRAME}")]
+    TooLarge(usize),
+    /// The frame is not a message of this protocol.
+    #[error("malformed control frame")]
+    Malformed(#[from] serde_json::Error),
+    /// The stream ended inside a frame.
+    #[error("control channel closed in the middle of a frame")]
+    Truncated,
+}
+
+/// Writes one frame and flushes it.
+pub fn write_frame<W: Write, T: Serialize>(w: &mut W, msg: &T) -> Result<(), FrameError> {
+    let body = serde_json::to_vec(msg)?;
+    if body.len() > MAX_FRAME {
+        return Err(FrameError::TooLarge(body.len()));
+    }
+    let mut frame = Vec::with_capacity(4 + body.len());
+    frame.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    frame.extend_from_slice(&body);
+    w.write_all(&frame)?;
+    w.flush()?;
+    Ok(())
+}
+
+/// Reads one frame. `Ok(None)` is a clean end of stream between frames.
+pub fn read_frame<R: Read, T: DeserializeOwned>(r: &mut R) -> Result<Option<T>, FrameError> {
+    let mut len = [0u8; 4];
+    match read_full(r, &mut len)? {
+        0 => return Ok(None),
+        4 => {}
+        _ => return Err(FrameError::Truncated),
+    }
+    let len = u32::from_le_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(FrameError::TooLarge(len));
+    }
+    let mut body = vec![0u8; len];
+    if read_full(r, &mut body)? != len {
+        return Err(FrameError::Truncated);
+    }
+    Ok(Some(serde_json::from_slice(&body)?))
+}
+
+/// Fills `buf` unless the stream ends first; returns how many bytes were read.
+fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_end_cleanly() {
+        let mut buf = Vec::new();
+        let start = HostMsg::Start(Box::new(StartSpec {
+            argv: vec!["echo".into(), "héllo\0x".into()],
+            tty: true,
+            winsize: Some(WinSize { rows: 24, cols: 80 }),
+            ..Default::default()
+        }));
+        write_frame(&mut buf, &start).unwrap();
+        write_frame(&mut buf, &HostMsg::Signal { signal: 2 }).unwrap();
+        let mut r = &buf[..];
+        assert_eq!(read_frame::<_, HostMsg>(&mut r).unwrap(), Some(start));
+        assert_eq!(
+            read_frame::<_, HostMsg>(&mut r).unwrap(),
+            Some(HostMsg::Signal { signal: 2 })
+        );
+        assert!(read_frame::<_, HostMsg>(&mut r).unwrap().is_none());
+    }
+
+    #[test]
+    fn oversized_truncated_and_garbage_frames_are_refused() {
+        let huge = ((MAX_FRAME + 1) as u32).to_le_bytes();
+        assert!(matches!(
+            read_frame::<_, GuestMsg>(&mut &huge[..]),
+            Err(FrameError::TooLarge(_))
+        ));
+        let truncated = [10u8, 0, 0, 0, b'{'];
+        assert!(matches!(
+            read_frame::<_, GuestMsg>(&mut &truncated[..]),
+            Err(FrameError::Truncated)
+        ));
+        let garbage = [2u8, 0, 0, 0, b'{', b'}'];
+        assert!(matches!(
+            read_frame::<_, GuestMsg>(&mut &garbage[..]),
+            Err(FrameError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn signal_deaths_follow_the_shell_convention() {
+        assert_eq!(ExitStatus::Code(42).code(), 42);
+        assert_eq!(ExitStatus::Signal(9).code(), 137);
+    }
+}
