@@ -1,1 +1,23 @@
-//! Placeholder.
+//! Guest kernel bundles.
+//!
+//! A *kernel bundle* is a directory holding everything the runtime needs from a kernel:
+//!
+//! ```text
+//! bundle.json     release, source, SHA-256 of the kernel, modules in load order
+//! vmlinux         the uncompressed kernel (its PVH entry boots faster under TCG)
+//! modules/*.ko    the guest's drivers that the kernel has as modules, dependencies first
+//! ```
+//!
+//! [`prepare`] makes a bundle from a [`KernelSource`] (a Debian package, a `.deb`, an
+//! extracted package tree, or a bare kernel file); [`KernelBundle::locate`] finds one
+//! at run time (`--kernel`, then `CAST_KERNEL`, then the default cache location).
+
+mod bundle;
+mod modules;
+mod prepare;
+mod vmlinux;
+
+pub use bundle::{cache_dir, default_bundle_dir, BundleManifest, KernelBundle, LocateError};
+pub use modules::{ModuleError, GUEST_MODULES};
+pub use prepare::{prepare, KernelSource, PrepareError};
+pub use vmlinux::{extract_vmlinux, VmlinuxError};

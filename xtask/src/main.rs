@@ -1,2 +1,80 @@
-//! Placeholder.
-fn main() {}
+//! `cargo xtask`: project automation that is not part of the product.
+//!
+//! - `cargo xtask kernel [--source SRC] [--out DIR]` prepares a guest kernel bundle
+//!   (default: Debian's `linux-image-cloud-amd64`, into the runtime's default location).
+//! - `cargo xtask bench boot` compares `cargo cast run` with raw QEMU.
+
+mod bench_boot;
+
+use anyhow::{Context, Result};
+use cast_kernel::{default_bundle_dir, KernelSource};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "cargo-cast project automation")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Prepare a guest kernel bundle (kernel + guest modules).
+    Kernel {
+        /// debian[:PACKAGE], deb:PATH, tree:DIR, file:PATH, or a path.
+        #[arg(long, default_value = "debian")]
+        source: String,
+        /// Bundle directory (default: the runtime's default, ~/.cache/cast/kernel/default).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Keep an existing bundle instead of preparing it again.
+        #[arg(long)]
+        if_missing: bool,
+    },
+    /// Benchmarks (not tests): print figures side by side with their baseline.
+    Bench {
+        #[command(subcommand)]
+        what: Bench,
+    },
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Boot + run `true` via `cargo cast run` vs raw QEMU with a minimal init.
+    Boot(bench_boot::Args),
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().task {
+        Task::Kernel {
+            source,
+            out,
+            if_missing,
+        } => {
+            let out = match out {
+                Some(out) => out,
+                None => default_bundle_dir().context("no cache directory (HOME unset?)")?,
+            };
+            if if_missing && out.join("bundle.json").exists() {
+                eprintln!("kernel bundle already at {}", out.display());
+                return Ok(());
+            }
+            let source: KernelSource = source.parse()?;
+            let bundle = cast_kernel::prepare(&source, &out)
+                .with_context(|| format!("preparing the kernel bundle at {}", out.display()))?;
+            let m = &bundle.manifest;
+            eprintln!(
+                "kernel bundle ready at {}\n  source:  {}\n  release: {}\n  modules: {}",
+                out.display(),
+                m.source,
+                m.release.as_deref().unwrap_or("unknown"),
+                m.modules.len()
+            );
+            Ok(())
+        }
+        Task::Bench { what } => match what {
+            Bench::Boot(args) => bench_boot::run(args),
+        },
+    }
+}
