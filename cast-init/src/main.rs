@@ -1,2 +1,93 @@
-//! Placeholder.
-fn main() {}
+//! cast-init: PID 1 of every cast VM.
+//!
+//! The boot sequence, one step per module:
+//!
+//! 1. [`boot`]: mount /dev, /proc, /sys in the initramfs; load the kernel modules listed
+//!    in `/cast/modules` (virtio transport, block, console, erofs, overlay).
+//! 2. [`ports`]: find the virtio-serial ports by name, say Hello, receive the
+//!    [`StartSpec`](cast_proto::StartSpec).
+//! 3. [`rootfs`]: mount the root image (EROFS or ext4, read-only) under an overlay with
+//!    a tmpfs upper layer, switch into it, mount the usual API filesystems.
+//! 4. [`user`] + [`process`]: resolve the user in the image, start the process with
+//!    pipes or a pty, pump stdio over the ports, forward signals, reap zombies.
+//! 5. Report the exit status, wait for the host's Ack, power off (QEMU exits).
+//!
+//! Any failure is reported as [`GuestMsg::Error`](cast_proto::GuestMsg::Error) when the
+//! channel is up, and on the console otherwise; the VM powers off either way.
+
+mod boot;
+mod control;
+mod log;
+mod ports;
+mod process;
+mod pumps;
+mod rootfs;
+mod user;
+
+use cast_proto::{GuestMsg, HostMsg, PROTOCOL_VERSION};
+use log::Log;
+use std::time::Duration;
+
+/// How long to wait for the host's Ack after reporting the exit status.
+const ACK_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn main() {
+    if std::process::id() != 1 {
+        eprintln!("cast-init is the init of cast VMs and only runs as PID 1");
+        std::process::exit(2);
+    }
+    let log = Log::from_kernel_cmdline();
+    if let Err(e) = run(&log) {
+        log.always(&format!("cast-init: {e}"));
+    }
+    power_off();
+}
+
+/// An error before the channel exists (printed on the console) or after (sent).
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+fn run(log: &Log) -> Result<(), Error> {
+    boot::mount_early()?;
+    log.step("early mounts");
+    boot::load_modules()?;
+    log.step("modules loaded");
+    let mut channel = ports::Channel::open()?;
+    log.step("ports open");
+    channel.send(&GuestMsg::Hello {
+        version: PROTOCOL_VERSION,
+    })?;
+    let spec = match channel.recv()? {
+        Some(HostMsg::Start(spec)) => spec,
+        other => return Err(format!("expected Start from the host, got {other:?}").into()),
+    };
+    log.step("start received");
+    let result = rootfs::enter(&spec.hostname)
+        .map_err(Error::from)
+        .and_then(|()| {
+            log.step("root switched");
+            process::run(*spec, &mut channel, log)
+        });
+    match result {
+        Ok(exit) => {
+            channel.send(&exit)?;
+            log.step("exit reported");
+            channel.wait_ack(ACK_TIMEOUT);
+        }
+        Err(e) => {
+            channel.send(&GuestMsg::Error {
+                message: e.to_string(),
+            })?;
+            channel.wait_ack(ACK_TIMEOUT);
+        }
+    }
+    Ok(())
+}
+
+/// Ends the VM: with QEMU's `-no-reboot` a reboot makes QEMU exit at once.
+fn power_off() -> ! {
+    let _ = nix::sys::reboot::reboot(nix::sys::reboot::RebootMode::RB_AUTOBOOT);
+    // Unreachable unless the reboot syscall failed; PID 1 must never exit.
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}

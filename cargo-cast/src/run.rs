@@ -1,0 +1,102 @@
+//! `cargo cast run --rootfs IMAGE [-- CMD ARGS...]`: boot a root image and run a
+//! command in it, with the same runtime a casted executable uses.
+
+use cast_kernel::KernelBundle;
+use cast_proto::StartSpec;
+use cast_runner::{DiskSlice, RunError, RunRequest, VmSettings};
+use std::path::PathBuf;
+
+const PROGRAM: &str = "cargo-cast";
+
+/// Run a command in a disposable microVM booted from a root image.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  cargo cast run --rootfs rootfs.erofs -- /bin/sh -c 'echo hello'
+  echo data | cargo cast run --rootfs rootfs.erofs -e LANG=C -w /tmp -u nobody -- cat
+  CAST_MEMORY=1G CAST_TIMEOUT=30 cargo cast run --rootfs rootfs.erofs -- /bin/sh
+
+Environment: CAST_KERNEL, CAST_QEMU, CAST_ACCEL (kvm|hvf|tcg), CAST_CPUS (2),
+CAST_MEMORY (512M), CAST_TIMEOUT (seconds), CAST_TTY (0|1), CAST_DEBUG (1).
+Exit status: the command's; 125 runtime failure, 124 timeout, 126/127 cannot run.")]
+pub struct RunArgs {
+    /// Root filesystem image (EROFS or ext4), attached read-only.
+    #[arg(long, value_name = "IMAGE")]
+    rootfs: PathBuf,
+    /// Kernel bundle directory (default: CAST_KERNEL, then ~/.cache/cast/kernel/default).
+    #[arg(long, value_name = "DIR")]
+    kernel: Option<PathBuf>,
+    /// Set an environment variable (KEY=VALUE, or KEY to pass the host's value).
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// Working directory in the VM.
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    workdir: Option<String>,
+    /// User in the VM: name, uid, name:group or uid:gid.
+    #[arg(short = 'u', long = "user", value_name = "USER")]
+    user: Option<String>,
+    /// Hostname of the VM.
+    #[arg(long, default_value = "cast")]
+    hostname: String,
+    /// The command and its arguments.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    command: Vec<String>,
+}
+
+/// Runs and returns the exit code; runtime errors are printed here, once.
+pub fn run(args: RunArgs) -> i32 {
+    match try_run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{PROGRAM}: {}", chain(&e));
+            e.exit_code()
+        }
+    }
+}
+
+fn try_run(args: RunArgs) -> Result<i32, RunError> {
+    let settings = VmSettings::from_env()?;
+    let kernel = KernelBundle::locate(args.kernel.as_deref())?;
+    let size = std::fs::metadata(&args.rootfs)
+        .map_err(|e| RunError::RootImage {
+            path: args.rootfs.clone(),
+            why: e.to_string(),
+        })?
+        .len();
+    let env = args
+        .env
+        .iter()
+        .map(|kv| match kv.split_once('=') {
+            Some(_) => kv.clone(),
+            None => format!("{kv}={}", std::env::var(kv).unwrap_or_default()),
+        })
+        .collect();
+    cast_runner::run(RunRequest {
+        program: PROGRAM.into(),
+        kernel,
+        root: DiskSlice {
+            path: args.rootfs,
+            offset: 0,
+            size,
+        },
+        spec: StartSpec {
+            argv: args.command,
+            env,
+            workdir: args.workdir,
+            user: args.user,
+            hostname: args.hostname,
+            ..Default::default()
+        },
+        settings,
+    })
+}
+
+/// An error and its causes on one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        s.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    s
+}

@@ -1,0 +1,190 @@
+//! The root filesystem: the read-only image under a throwaway overlay, then the switch.
+//!
+//! ```text
+//! /dev/vda (EROFS or ext4, read-only) ─ /cast/lower ┐
+//! tmpfs ─ /cast/rw/{upper,work} ────────────────────┴ overlay ─ /cast/root ─ becomes /
+//! ```
+//!
+//! Every write lands in the tmpfs and is gone when the VM ends. The switch is
+//! switch_root's: move /dev, /proc, /sys over, move the new root onto `/`, chroot.
+
+use nix::mount::{mount, MsFlags};
+use nix::unistd::{chdir, chroot, sethostname};
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::symlink;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const ROOT_DEVICE: &str = "/dev/vda";
+const LOWER: &str = "/cast/lower";
+const RW: &str = "/cast/rw";
+const NEW_ROOT: &str = "/cast/root";
+
+/// A filesystem the guest can mount as the root image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RootFs {
+    Erofs,
+    Ext4,
+}
+
+impl RootFs {
+    /// Recognises the superblock magic (both live at offset 1024).
+    fn detect(head: &[u8]) -> Option<Self> {
+        let u32_at = |o: usize| {
+            head.get(o..o + 4)
+                .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+        };
+        let u16_at = |o: usize| {
+            head.get(o..o + 2)
+                .map(|b| u16::from_le_bytes(b.try_into().unwrap()))
+        };
+        if u32_at(1024) == Some(0xE0F5_E1E2) {
+            Some(RootFs::Erofs)
+        } else if u16_at(1024 + 0x38) == Some(0xEF53) {
+            Some(RootFs::Ext4)
+        } else {
+            None
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            RootFs::Erofs => "erofs",
+            RootFs::Ext4 => "ext4",
+        }
+    }
+}
+
+fn mnt(
+    source: &str,
+    target: &str,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> io::Result<()> {
+    std::fs::create_dir_all(target)?;
+    mount(Some(source), target, fstype, flags, data)
+        .map_err(|e| io::Error::other(format!("mounting {source} on {target}: {e}")))
+}
+
+/// Mounts the root image with its overlay, switches into it, and prepares the
+/// process's world (API filesystems, hostname).
+pub fn enter(hostname: &str) -> io::Result<()> {
+    let fs = wait_and_detect()?;
+    mnt(
+        ROOT_DEVICE,
+        LOWER,
+        Some(fs.name()),
+        MsFlags::MS_RDONLY,
+        None,
+    )?;
+    mnt(
+        "tmpfs",
+        RW,
+        Some("tmpfs"),
+        MsFlags::empty(),
+        Some("mode=0755"),
+    )?;
+    std::fs::create_dir_all(format!("{RW}/upper"))?;
+    std::fs::create_dir_all(format!("{RW}/work"))?;
+    let options = format!("lowerdir={LOWER},upperdir={RW}/upper,workdir={RW}/work");
+    mnt(
+        "overlay",
+        NEW_ROOT,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(&options),
+    )?;
+    for api in ["/dev", "/proc", "/sys"] {
+        mnt(
+            api,
+            &format!("{NEW_ROOT}{api}"),
+            None,
+            MsFlags::MS_MOVE,
+            None,
+        )?;
+    }
+    chdir(NEW_ROOT)?;
+    mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+        .map_err(|e| io::Error::other(format!("moving the new root onto /: {e}")))?;
+    chroot(".")?;
+    chdir("/")?;
+    mount_api_filesystems()?;
+    sethostname(hostname)?;
+    write_host_files(hostname);
+    Ok(())
+}
+
+/// Waits for the root disk node (devtmpfs creates it just after the driver probes)
+/// and recognises its filesystem.
+fn wait_and_detect() -> io::Result<RootFs> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut file = loop {
+        match File::open(ROOT_DEVICE) {
+            Ok(f) => break f,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
+            Err(e) => return Err(io::Error::other(format!("root disk {ROOT_DEVICE}: {e}"))),
+        }
+    };
+    let mut head = vec![0u8; 4096];
+    let n = file.read(&mut head)?;
+    RootFs::detect(&head[..n]).ok_or_else(|| {
+        io::Error::other("the root image is neither EROFS nor ext4 (no superblock magic)")
+    })
+}
+
+/// /dev/pts, /dev/shm, /run, /tmp and the /dev symlinks a process expects.
+fn mount_api_filesystems() -> io::Result<()> {
+    let nosuid = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+    mnt(
+        "devpts",
+        "/dev/pts",
+        Some("devpts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
+    )?;
+    mnt("shm", "/dev/shm", Some("tmpfs"), nosuid, Some("mode=1777"))?;
+    mnt("tmpfs", "/run", Some("tmpfs"), nosuid, Some("mode=0755"))?;
+    mnt("tmpfs", "/tmp", Some("tmpfs"), nosuid, Some("mode=1777"))?;
+    for (link, target) in [
+        ("/dev/fd", "/proc/self/fd"),
+        ("/dev/stdin", "/proc/self/fd/0"),
+        ("/dev/stdout", "/proc/self/fd/1"),
+        ("/dev/stderr", "/proc/self/fd/2"),
+    ] {
+        if !Path::new(link).exists() {
+            symlink(target, link)?;
+        }
+    }
+    Ok(())
+}
+
+/// /etc/hostname and /etc/hosts as Docker provides them (best effort: an image
+/// without /etc gets none).
+fn write_host_files(hostname: &str) {
+    if Path::new("/etc").is_dir() {
+        let _ = std::fs::write("/etc/hostname", format!("{hostname}\n"));
+        let hosts = format!(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
+        );
+        let _ = std::fs::write("/etc/hosts", hosts);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn superblocks_are_recognised() {
+        let mut head = vec![0u8; 4096];
+        assert_eq!(RootFs::detect(&head), None);
+        head[1024..1028].copy_from_slice(&0xE0F5_E1E2u32.to_le_bytes());
+        assert_eq!(RootFs::detect(&head), Some(RootFs::Erofs));
+        let mut head = vec![0u8; 4096];
+        head[1080..1082].copy_from_slice(&0xEF53u16.to_le_bytes());
+        assert_eq!(RootFs::detect(&head), Some(RootFs::Ext4));
+        assert_eq!(RootFs::detect(&head[..100]), None);
+    }
+}

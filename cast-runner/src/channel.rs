@@ -1,0 +1,205 @@
+//! The host side of the channel: socket pairs for the ports and the console, and the
+//! threads that move stdio.
+//!
+//! Output pumps count bytes; the session waits until the counts reach the totals in
+//! the guest's exit report, so no output is lost or cut off. The stdin pump reports
+//! its total when the host's stdin ends. Everything the guest sends is untrusted:
+//! control frames are size-checked by [`cast_proto::read_frame`].
+
+use cast_proto::{port, write_frame, FrameError, HostMsg};
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+const CHUNK: usize = 64 * 1024;
+
+/// The runner's ends of the channel.
+#[derive(Debug)]
+pub struct HostEnds {
+    /// Control port (read half; clone it to write).
+    pub control: UnixStream,
+    /// Stdin port.
+    pub stdin: UnixStream,
+    /// Stdout port.
+    pub stdout: UnixStream,
+    /// Stderr port.
+    pub stderr: UnixStream,
+    /// Serial console.
+    pub console: UnixStream,
+}
+
+/// Makes the socket pairs; returns the host ends and the guest ends (port name → fd,
+/// and the console) for the engine.
+pub fn socket_pairs() -> std::io::Result<(HostEnds, Vec<(String, OwnedFd)>, OwnedFd)> {
+    let mut host = Vec::new();
+    let mut guest = Vec::new();
+    for name in port::ALL {
+        let (h, g) = UnixStream::pair()?;
+        host.push(h);
+        guest.push((name.to_owned(), OwnedFd::from(g)));
+    }
+    let (console, console_guest) = UnixStream::pair()?;
+    let mut host = host.into_iter();
+    let ends = HostEnds {
+        control: host.next().unwrap(),
+        stdin: host.next().unwrap(),
+        stdout: host.next().unwrap(),
+        stderr: host.next().unwrap(),
+        console,
+    };
+    Ok((ends, guest, console_guest.into()))
+}
+
+/// Serialises control writes from several threads.
+#[derive(Debug, Clone)]
+pub struct ControlWriter(Arc<Mutex<UnixStream>>);
+
+impl ControlWriter {
+    /// Wraps the control socket.
+    pub fn new(stream: UnixStream) -> Self {
+        ControlWriter(Arc::new(Mutex::new(stream)))
+    }
+
+    /// Sends one message.
+    pub fn send(&self, msg: &HostMsg) -> Result<(), FrameError> {
+        let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        write_frame(&mut *s, msg)
+    }
+}
+
+/// How far an output pump has got.
+#[derive(Debug, Default)]
+pub struct Progress {
+    state: Mutex<(u64, bool)>,
+    changed: Condvar,
+}
+
+impl Progress {
+    fn update(&self, add: u64, ended: bool) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.0 += add;
+        s.1 |= ended;
+        self.changed.notify_all();
+    }
+
+    /// Waits until `total` bytes went through or the stream ended, at most until
+    /// `deadline`; returns the bytes seen.
+    pub fn wait_for(&self, total: u64, deadline: Instant) -> u64 {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        while s.0 < total && !s.1 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            s = self
+                .changed
+                .wait_timeout(s, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        s.0
+    }
+}
+
+/// Copies a guest output port to `sink` (the host's stdout or stderr). If the sink
+/// breaks, `on_broken` runs once and the rest is discarded, so the guest never stalls.
+pub fn pump_output(
+    mut port: UnixStream,
+    mut sink: impl Write + Send + 'static,
+    on_broken: impl FnOnce() + Send + 'static,
+) -> Arc<Progress> {
+    let progress = Arc::new(Progress::default());
+    let p = progress.clone();
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; CHUNK];
+        let mut on_broken = Some(on_broken);
+        loop {
+            let n = match port.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            };
+            if on_broken.is_some()
+                && sink
+                    .write_all(&buf[..n])
+                    .and_then(|()| sink.flush())
+                    .is_err()
+            {
+                (on_broken.take().unwrap())();
+            }
+            p.update(n as u64, false);
+        }
+        p.update(0, true);
+    });
+    progress
+}
+
+/// Copies the host's stdin to the stdin port; at its end, tells the guest the total.
+pub fn pump_stdin(
+    mut source: impl Read + Send + 'static,
+    mut port: UnixStream,
+    control: ControlWriter,
+    report_eof: bool,
+) {
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; CHUNK];
+        let mut total = 0u64;
+        loop {
+            match source.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if port.write_all(&buf[..n]).is_err() {
+                        return; // the VM is gone
+                    }
+                    total += n as u64;
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+        }
+        if report_eof {
+            let _ = control.send(&HostMsg::StdinEof { bytes: total });
+        }
+    });
+}
+
+/// Keeps the last bytes the guest printed on its serial console (kernel messages),
+/// echoing them to stderr when debugging, for error reports.
+#[derive(Debug, Clone, Default)]
+pub struct ConsoleTail(Arc<Mutex<Vec<u8>>>);
+
+impl ConsoleTail {
+    const KEEP: usize = 16 * 1024;
+
+    /// Starts collecting from the console socket.
+    pub fn collect(mut console: UnixStream, echo: bool) -> Self {
+        let tail = ConsoleTail::default();
+        let t = tail.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = console.read(&mut buf) {
+                if echo {
+                    let _ = std::io::stderr().write_all(&buf[..n]);
+                }
+                let mut all = t.0.lock().unwrap_or_else(|e| e.into_inner());
+                all.extend_from_slice(&buf[..n]);
+                if all.len() > 2 * Self::KEEP {
+                    let cut = all.len() - Self::KEEP;
+                    all.drain(..cut);
+                }
+            }
+        });
+        tail
+    }
+
+    /// The last lines, waiting briefly for the console to catch up.
+    pub fn text(&self) -> String {
+        std::thread::sleep(Duration::from_millis(20));
+        let all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let start = all.len().saturating_sub(Self::KEEP);
+        String::from_utf8_lossy(&all[start..]).into_owned()
+    }
+}

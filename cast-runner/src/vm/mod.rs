@@ -1,0 +1,98 @@
+//! The VM engine behind a small trait, chosen at run time.
+//!
+//! Only QEMU exists today ([`qemu`]); a native KVM or Virtualization.framework engine
+//! would implement [`Backend`] too, and nothing above this module would change.
+
+mod accel;
+pub mod qemu;
+
+pub use accel::{Accel, AccelError};
+
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+/// A read-only slice of a file, attached as the guest's root disk (`/dev/vda`). The
+/// image can live inside a larger file, e.g. the casted executable itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskSlice {
+    /// The file.
+    pub path: PathBuf,
+    /// Where the image starts.
+    pub offset: u64,
+    /// Its length; a multiple of 512.
+    pub size: u64,
+}
+
+/// Everything an engine needs to start one VM.
+#[derive(Debug)]
+pub struct VmSpec {
+    /// Uncompressed kernel (ELF with a PVH note).
+    pub kernel: PathBuf,
+    /// The initrd contents.
+    pub initrd: Vec<u8>,
+    /// Extra kernel command line (appended to the engine's own).
+    pub cmdline: String,
+    /// vCPUs.
+    pub cpus: u32,
+    /// Memory in MiB.
+    pub memory_mib: u32,
+    /// The root disk.
+    pub root: DiskSlice,
+    /// virtio-serial ports: name and the guest-side end of a socket pair.
+    pub ports: Vec<(String, OwnedFd)>,
+    /// The guest-side end of the serial console's socket pair.
+    pub console: OwnedFd,
+    /// The accelerator.
+    pub accel: Accel,
+    /// Let the engine's own diagnostics through to stderr.
+    pub debug: bool,
+}
+
+/// A VM engine.
+pub trait Backend {
+    /// Starts a VM. The VM must not outlive the calling process.
+    fn start(&self, spec: VmSpec) -> Result<Box<dyn Vm>, VmError>;
+}
+
+/// A running VM.
+pub trait Vm: Send + Sync + std::fmt::Debug {
+    /// Blocks until the VM has ended; returns the engine's exit status.
+    fn wait(&self) -> io::Result<i32>;
+    /// Stops the VM at once; harmless when it has ended.
+    fn kill(&self);
+    /// What the engine printed on its own stderr (for error reports).
+    fn diagnostics(&self) -> String;
+}
+
+/// A VM could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum VmError {
+    /// No QEMU binary.
+    #[error("{binary} not found: install QEMU (Debian/Ubuntu: `apt-get install qemu-system-x86`, Fedora: `dnf install qemu-system-x86`, macOS: `brew install qemu`) or set CAST_QEMU to its path")]
+    QemuNotFound {
+        /// The binary looked for.
+        binary: String,
+    },
+    /// The engine failed to start.
+    #[error("cannot start {binary}")]
+    Spawn {
+        /// The binary.
+        binary: String,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The accelerator is not usable.
+    #[error(transparent)]
+    Accel(#[from] AccelError),
+    /// Preparing the VM's resources failed.
+    #[error("cannot prepare the VM: {what}")]
+    Prepare {
+        /// What was being prepared.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+}
