@@ -131,7 +131,10 @@ pub fn run(req: RunRequest) -> Result<i32, RunError> {
         closed_at: None,
         tty,
     };
-    let mut stdin = Some(host.stdin);
+    // Held open until the run ends: when QEMU sees a chardev socket hang up it drops
+    // whatever it has not yet passed to the guest, so the stdin pump finishing must
+    // not close the last copy of the host end.
+    let stdin = host.stdin;
     let mut spec = Some(req.spec);
     let result = loop {
         let event = match session.next_deadline(settings) {
@@ -162,12 +165,8 @@ pub fn run(req: RunRequest) -> Result<i32, RunError> {
                 if tty {
                     session.raw = RawMode::enter();
                 }
-                channel::pump_stdin(
-                    dup_stdio(0)?,
-                    stdin.take().expect("one Hello"),
-                    control.clone(),
-                    !tty,
-                );
+                let port = stdin.try_clone().map_err(prepare("the channel"))?;
+                channel::pump_stdin(dup_stdio(0)?, port, control.clone(), !tty);
             }
             Event::Guest(GuestMsg::Exit {
                 status,

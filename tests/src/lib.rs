@@ -1,1 +1,12 @@
-//! Placeholder.
+//! Support for the end-to-end tests: the `cargo-cast` binary, root images made from
+//! `busybox-static`, and child processes that can never hang a test.
+//!
+//! Tests need, installed by `.ci/run`: qemu-system-x86, busybox-static, erofs-utils,
+//! e2fsprogs, and a kernel bundle from `cargo xtask kernel`. A missing piece fails the
+//! test with what to install; nothing is skipped silently.
+
+pub mod fixtures;
+pub mod proc;
+
+pub use fixtures::{busybox_rootfs, cargo_cast, RootFs};
+pub use proc::{qemu_processes_mentioning, Output, Run};

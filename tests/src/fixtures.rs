@@ -1,0 +1,149 @@
+//! Fixtures: the binary under test and root images.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The workspace's `cargo-cast` binary, built once per test process.
+pub fn cargo_cast() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .to_owned();
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(&workspace)
+            .args([
+                "build",
+                "--quiet",
+                "--package",
+                "cargo-cast",
+                "--bin",
+                "cargo-cast",
+            ])
+            .status()
+            .expect("running cargo build for cargo-cast");
+        assert!(status.success(), "building cargo-cast failed");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace.join("target"));
+        target.join("debug").join("cargo-cast")
+    })
+}
+
+/// Filesystem type of a test root image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootFs {
+    /// Made with `mkfs.erofs` (erofs-utils).
+    Erofs,
+    /// Made with `mke2fs -d` (e2fsprogs).
+    Ext4,
+}
+
+/// A root image with busybox and a passwd/group that has `root` and `alice` (1000,
+/// supplementary group `wheel` 10), plus `/etc/passwd` as a non-executable file. Made
+/// once per test process in a temporary directory.
+pub fn busybox_rootfs(fs: RootFs) -> &'static Path {
+    static EROFS: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    static EXT4: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let cell = match fs {
+        RootFs::Erofs => &EROFS,
+        RootFs::Ext4 => &EXT4,
+    };
+    &cell.get_or_init(|| make_rootfs(fs)).1
+}
+
+fn make_rootfs(fs: RootFs) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::Builder::new()
+        .prefix("cast-test-rootfs-")
+        .tempdir()
+        .unwrap();
+    let tree = dir.path().join("tree");
+    for d in ["bin", "etc", "root", "home/alice", "data"] {
+        std::fs::create_dir_all(tree.join(d)).unwrap();
+    }
+    let busybox = Path::new("/bin/busybox");
+    assert!(
+        busybox.exists() && is_static(busybox),
+        "tests need a static /bin/busybox: apt-get install busybox-static"
+    );
+    std::fs::copy(busybox, tree.join("bin/busybox")).unwrap();
+    let applets = Command::new(busybox).arg("--list").output().unwrap();
+    for applet in String::from_utf8(applets.stdout).unwrap().lines() {
+        if applet != "busybox" {
+            std::os::unix::fs::symlink("busybox", tree.join("bin").join(applet)).unwrap();
+        }
+    }
+    std::fs::write(
+        tree.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000:Alice:/home/alice:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tree.join("etc/group"),
+        "root:x:0:\nwheel:x:10:alice\nalice:x:1000:\n",
+    )
+    .unwrap();
+    std::fs::write(tree.join("data/hello.txt"), "hello from the image\n").unwrap();
+    let image = dir.path().join(match fs {
+        RootFs::Erofs => "rootfs.erofs",
+        RootFs::Ext4 => "rootfs.ext4",
+    });
+    let (tool, package, args): (&str, &str, Vec<String>) = match fs {
+        RootFs::Erofs => (
+            "mkfs.erofs",
+            "erofs-utils",
+            vec![
+                "--quiet".into(),
+                "--all-root".into(),
+                path(&image),
+                path(&tree),
+            ],
+        ),
+        RootFs::Ext4 => (
+            "mke2fs",
+            "e2fsprogs",
+            vec![
+                "-q".into(),
+                "-F".into(),
+                "-t".into(),
+                "ext4".into(),
+                "-d".into(),
+                path(&tree),
+                path(&image),
+                "16M".into(),
+            ],
+        ),
+    };
+    let status = Command::new(tool)
+        .args(&args)
+        .status()
+        .unwrap_or_else(|e| panic!("tests need {tool} ({e}): apt-get install {package}"));
+    assert!(status.success(), "{tool} failed");
+    if fs == RootFs::Erofs {
+        // mkfs.erofs makes 4 KiB blocks, so the size is already a multiple of 512.
+        assert_eq!(std::fs::metadata(&image).unwrap().len() % 512, 0);
+    }
+    (dir, image)
+}
+
+fn path(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// Whether a 64-bit ELF file has no program interpreter (`PT_INTERP`), i.e. is static.
+fn is_static(bin: &Path) -> bool {
+    let data = std::fs::read(bin).unwrap_or_default();
+    if data.len() < 64 || &data[..4] != b"\x7fELF" {
+        return false;
+    }
+    let u16_at = |o: usize| u16::from_le_bytes([data[o], data[o + 1]]) as usize;
+    let phoff = u64::from_le_bytes(data[0x20..0x28].try_into().unwrap()) as usize;
+    let (size, count) = (u16_at(0x36), u16_at(0x38));
+    (0..count).all(|i| {
+        let at = phoff + i * size;
+        data.get(at..at + 4) != Some(&3u32.to_le_bytes()[..])
+    })
+}

@@ -1,0 +1,163 @@
+//! Running `cargo cast run` as a child that cannot outlive or hang the test.
+
+use std::io::{Read, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Upper bound for one run in the tests; a run that takes longer is killed and fails.
+pub const RUN_BOUND: Duration = Duration::from_secs(180);
+
+/// A `cargo cast run` invocation being set up.
+#[derive(Debug)]
+pub struct Run {
+    cmd: Command,
+    stdin: Option<Vec<u8>>,
+}
+
+/// What a finished run produced.
+#[derive(Debug)]
+pub struct Output {
+    /// Exit code (128 + signal if the runner itself was killed).
+    pub code: i32,
+    /// Everything on stdout.
+    pub stdout: Vec<u8>,
+    /// Everything on stderr, lossily decoded.
+    pub stderr: String,
+}
+
+impl Output {
+    /// Stdout as text.
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+impl Run {
+    /// `cargo-cast cast run --rootfs ROOTFS [flags] -- COMMAND...`; flags are added
+    /// with [`Run::flag`] before [`Run::command`].
+    pub fn new(rootfs: &Path) -> Self {
+        let mut cmd = Command::new(crate::cargo_cast());
+        cmd.args(["cast", "run", "--rootfs"]).arg(rootfs);
+        // A guard: the runner stops its own VM well before the test's bound.
+        cmd.env("CAST_TIMEOUT", "150")
+            .env_remove("CAST_TTY")
+            .env_remove("CAST_DEBUG");
+        Run { cmd, stdin: None }
+    }
+
+    /// Adds runner flags (before the command).
+    pub fn flag(mut self, args: &[&str]) -> Self {
+        self.cmd.args(args);
+        self
+    }
+
+    /// Sets the command to run in the VM.
+    pub fn command(mut self, argv: &[&str]) -> Self {
+        self.cmd.arg("--").args(argv);
+        self
+    }
+
+    /// Sets an environment variable for the runner.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.cmd.env(key, value);
+        self
+    }
+
+    /// Feeds these bytes to the runner's stdin (default: empty stdin).
+    pub fn stdin(mut self, data: Vec<u8>) -> Self {
+        self.stdin = Some(data);
+        self
+    }
+
+    /// The underlying command, for tests that wire stdio themselves.
+    pub fn into_command(self) -> Command {
+        self.cmd
+    }
+
+    /// Runs to completion (bounded by [`RUN_BOUND`]) and collects the output.
+    pub fn output(mut self) -> Output {
+        self.cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = Guard::spawn(self.cmd);
+        let mut stdin = child.0.stdin.take().unwrap();
+        let data = self.stdin.take().unwrap_or_default();
+        let feeder = std::thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+        });
+        let mut out = child.0.stdout.take().unwrap();
+        let mut err = child.0.stderr.take().unwrap();
+        let out_reader = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = out.read_to_end(&mut v);
+            v
+        });
+        let err_reader = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = err.read_to_end(&mut v);
+            v
+        });
+        let code = child.wait_bounded(RUN_BOUND);
+        let _ = feeder.join();
+        Output {
+            code,
+            stdout: out_reader.join().unwrap(),
+            stderr: String::from_utf8_lossy(&err_reader.join().unwrap()).into_owned(),
+        }
+    }
+}
+
+/// A child process that is killed and reaped when dropped.
+#[derive(Debug)]
+pub struct Guard(pub Child);
+
+impl Guard {
+    /// Spawns `cmd`.
+    pub fn spawn(mut cmd: Command) -> Self {
+        Guard(cmd.spawn().expect("spawning cargo-cast"))
+    }
+
+    /// Waits at most `bound`; panics (after killing it) if the child is still running.
+    pub fn wait_bounded(&mut self, bound: Duration) -> i32 {
+        let deadline = Instant::now() + bound;
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return status
+                    .code()
+                    .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+            }
+            if Instant::now() > deadline {
+                let _ = self.0.kill();
+                panic!("cargo-cast did not finish within {bound:?}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Pids of QEMU processes whose command line mentions `needle` (e.g. a test's own
+/// root image path).
+pub fn qemu_processes_mentioning(needle: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        if cmdline.contains("qemu-system") && cmdline.contains(needle) {
+            found.push(pid);
+        }
+    }
+    found
+}
