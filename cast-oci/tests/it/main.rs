@@ -6,5 +6,6 @@ mod auth;
 mod faults;
 mod local_sources;
 mod offline;
+mod proxied;
 mod pull;
 mod support;

@@ -3,6 +3,7 @@
 //! no progress bars and no credentials from the real environment.
 
 pub mod local;
+pub mod proxy;
 pub mod push;
 pub mod registry;
 
