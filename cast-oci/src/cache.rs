@@ -20,6 +20,9 @@ use fs4::fs_std::FileExt;
 use crate::digest::{Digest, HashingWriter};
 use crate::error::{Error, Result};
 
+/// Age after which a temp file in the cache is considered abandoned.
+const STALE_TEMP: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 /// A content-addressed blob store on disk.
 #[derive(Debug, Clone)]
 pub struct BlobCache {
@@ -55,7 +58,27 @@ impl BlobCache {
         ] {
             fs::create_dir_all(&dir).map_err(|e| Error::io("create cache directory", &dir, e))?;
         }
+        cache.sweep_stale_temp_files();
         Ok(cache)
+    }
+
+    /// Removes temp files a crashed writer left behind (older than a day, so never
+    /// one that a live build is still writing). Best effort.
+    fn sweep_stale_temp_files(&self) {
+        let Ok(entries) = fs::read_dir(self.blob_dir()) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let stale = e.file_name().to_string_lossy().starts_with(".tmp-")
+                && e.metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > STALE_TEMP);
+            if stale {
+                let _ = fs::remove_file(e.path());
+            }
+        }
     }
 
     /// The cache root.

@@ -88,6 +88,29 @@ pub enum Error {
         source: reqwest::Error,
     },
 
+    /// Reading a response body failed part-way (reset, timeout).
+    #[error("reading {what} from registry {registry} was interrupted")]
+    Interrupted {
+        /// Host (and port) of the registry.
+        registry: String,
+        /// What we were fetching.
+        what: String,
+        /// The read error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A manifest larger than any registry accepts.
+    #[error("{what} from registry {registry} is larger than {limit} bytes; refusing it")]
+    TooLarge {
+        /// Host (and port) of the registry.
+        registry: String,
+        /// What it was.
+        what: String,
+        /// The limit in bytes.
+        limit: u64,
+    },
+
     /// Content did not hash to the digest it was asked for by.
     #[error("digest mismatch for {what} from {origin}: expected {expected}, got {actual}; the content is corrupt or was tampered with, so it was discarded (retry, or tell whoever runs {origin})")]
     DigestMismatch {
@@ -200,7 +223,7 @@ impl Error {
     /// Whether retrying the same request might succeed.
     pub(crate) fn is_transient(&self) -> bool {
         match self {
-            Error::Unreachable { .. } | Error::Transfer { .. } => true,
+            Error::Unreachable { .. } | Error::Transfer { .. } | Error::Interrupted { .. } => true,
             Error::Status { status, .. } => *status == 429 || *status >= 500,
             _ => false,
         }

@@ -25,6 +25,9 @@ application/vnd.docker.distribution.manifest.list.v2+json, \
 application/vnd.oci.image.manifest.v1+json, \
 application/vnd.docker.distribution.manifest.v2+json";
 
+/// Manifests above this size are refused (registries accept at most 4 MiB).
+const MAX_MANIFEST: u64 = 8 << 20;
+
 /// How often and how patiently to retry transient failures.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
@@ -151,7 +154,17 @@ impl RegistryClient {
                 .map(|c| c.split(';').next().unwrap_or("").trim().to_string());
             let claimed =
                 header(&resp, "docker-content-digest").and_then(|d| d.parse::<Digest>().ok());
-            let bytes = resp.bytes().map_err(|e| self.transfer(&what, e))?.to_vec();
+            let mut bytes = Vec::new();
+            resp.take(MAX_MANIFEST + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|source| self.interrupted(&what, source))?;
+            if bytes.len() as u64 > MAX_MANIFEST {
+                return Err(Error::TooLarge {
+                    registry: self.registry.clone(),
+                    what: what.clone(),
+                    limit: MAX_MANIFEST,
+                });
+            }
             let actual = Digest::of(&bytes);
             let expected = tag_or_digest.parse::<Digest>().ok().or(claimed);
             if let Some(exp) = expected {
@@ -173,21 +186,9 @@ impl RegistryClient {
         let mut resp = self.get(&format!("blobs/{digest}"), None, &what)?;
         let mut buf = vec![0u8; 128 * 1024];
         loop {
-            let n = resp.read(&mut buf).map_err(|e| match e.into_inner() {
-                Some(inner) => match inner.downcast::<reqwest::Error>() {
-                    Ok(re) => self.transfer(&what, *re),
-                    Err(other) => Error::io(
-                        "read from registry",
-                        &self.base,
-                        std::io::Error::other(other),
-                    ),
-                },
-                None => Error::io(
-                    "read from registry",
-                    &self.base,
-                    std::io::Error::other("read failed"),
-                ),
-            })?;
+            let n = resp
+                .read(&mut buf)
+                .map_err(|source| self.interrupted(&what, source))?;
             if n == 0 {
                 return Ok(());
             }
@@ -359,6 +360,14 @@ impl RegistryClient {
         }
     }
 
+    fn interrupted(&self, what: &str, source: std::io::Error) -> Error {
+        Error::Interrupted {
+            registry: self.registry.clone(),
+            what: what.to_string(),
+            source,
+        }
+    }
+
     fn transfer(&self, what: &str, e: reqwest::Error) -> Error {
         Error::Transfer {
             registry: self.registry.clone(),
@@ -370,4 +379,73 @@ impl RegistryClient {
 
 fn header<'a>(resp: &'a Response, name: &str) -> Option<&'a str> {
     resp.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    fn quick(attempts: u32) -> RetryPolicy {
+        RetryPolicy {
+            attempts,
+            initial_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+        }
+    }
+
+    fn status(status: u16) -> Error {
+        Error::Status {
+            registry: "r".into(),
+            status,
+            what: "w".into(),
+        }
+    }
+
+    #[test]
+    fn retries_only_transient_errors() {
+        for (code, expected_calls) in [(503, 3), (429, 3), (500, 3), (404, 1), (401, 1), (400, 1)] {
+            let calls = Cell::new(0);
+            let r: Result<()> = quick(3).run(|| {
+                calls.set(calls.get() + 1);
+                Err(status(code))
+            });
+            assert!(r.is_err());
+            assert_eq!(calls.get(), expected_calls, "status {code}");
+        }
+        let calls = Cell::new(0);
+        let r = quick(4).run(|| {
+            calls.set(calls.get() + 1);
+            if calls.get() < 3 {
+                Err(status(502))
+            } else {
+                Ok(7)
+            }
+        });
+        assert_eq!((r.unwrap(), calls.get()), (7, 3));
+    }
+
+    #[test]
+    fn scheme_follows_host() {
+        let opts = ClientOptions {
+            auth: AuthSource::anonymous(),
+            insecure_registries: vec!["reg.lan:5000".into()],
+            ..Default::default()
+        };
+        for (r, scheme) in [
+            ("127.0.0.1:5000/a", "http"),
+            ("localhost/a", "http"),
+            ("[::1]:5/a", "http"),
+            ("reg.lan:5000/a", "http"),
+            ("ghcr.io/a", "https"),
+            ("alpine", "https"),
+        ] {
+            let c = RegistryClient::new(&r.parse().unwrap(), &opts).unwrap();
+            assert!(
+                c.base.starts_with(&format!("{scheme}://")),
+                "{r}: {}",
+                c.base
+            );
+        }
+    }
 }
