@@ -220,8 +220,8 @@ impl Error {
         }
     }
 
-    /// Whether retrying the same request might succeed.
-    pub(crate) fn is_transient(&self) -> bool {
+    /// Whether retrying the same request might succeed (see [`crate::retry`]).
+    pub fn is_transient(&self) -> bool {
         match self {
             Error::Unreachable { .. } | Error::Transfer { .. } | Error::Interrupted { .. } => true,
             Error::Status { status, .. } => *status == 429 || *status >= 500,

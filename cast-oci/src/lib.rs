@@ -29,6 +29,7 @@ pub mod image;
 mod oci_layout;
 pub mod reference;
 mod resolve;
+pub mod retry;
 pub mod source;
 pub mod transport;
 
@@ -40,5 +41,6 @@ pub use error::{Error, Result};
 pub use image::{Compression, Layer, Platform, ResolvedImage};
 pub use reference::Reference;
 pub use resolve::{ResolveOptions, Resolver};
+pub use retry::RetryPolicy;
 pub use source::Source;
-pub use transport::{ClientOptions, RegistryClient, RetryPolicy};
+pub use transport::{ClientOptions, RegistryClient};

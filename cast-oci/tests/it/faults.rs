@@ -58,3 +58,23 @@ fn unreachable_registry_fails_fast_and_clearly() {
     );
     assert!(took < Duration::from_secs(10), "took {took:?}");
 }
+
+#[test]
+fn registry_that_never_answers_times_out() {
+    // Accepts connections (the kernel's backlog does that) and never says a word.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap().to_string();
+    let mut opts = options();
+    opts.client.io_timeout = Duration::from_millis(500);
+    let cache = tempfile::tempdir().unwrap();
+    let t = Instant::now();
+    let err = resolver(cache.path(), opts)
+        .resolve_str(&format!("{addr}/test/app:v1"))
+        .unwrap_err();
+    let took = t.elapsed();
+    assert!(err.to_string().contains(&addr), "{err}");
+    assert!(err.is_transient(), "a timeout is transient: {err}");
+    // 3 attempts × 0.5 s + backoff 0.05 + 0.1 s, with slack.
+    assert!(took < Duration::from_secs(6), "took {took:?}");
+    drop(silent);
+}
