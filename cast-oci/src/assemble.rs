@@ -26,8 +26,9 @@ pub(crate) trait BlobSource: Sync {
     fn origin(&self) -> String;
     /// Manifest bytes by digest, verified (and cached where that applies).
     fn manifest(&self, digest: &Digest) -> Result<Vec<u8>>;
-    /// Brings blob `digest` into the cache, verified; `bar` counts bytes.
-    fn blob(&self, digest: &Digest, what: &str, bar: &ProgressBar) -> Result<PathBuf>;
+    /// Brings blob `digest` (declared `size` bytes) into the cache, verified; `bar`
+    /// counts bytes.
+    fn blob(&self, digest: &Digest, size: u64, what: &str, bar: &ProgressBar) -> Result<PathBuf>;
 }
 
 /// How to fetch layers.
@@ -74,8 +75,14 @@ pub(crate) fn assemble(
             detail: format!("the entry for {platform} is itself an index"),
         });
     };
-    let (config_digest, layer_refs) = manifest_parts(&manifest, &origin)?;
-    let config_path = src.blob(&config_digest, "config", &ProgressBar::hidden())?;
+    let parts = manifest_parts(&manifest, &origin)?;
+    let (config_digest, layer_refs) = (parts.config, parts.layers);
+    let config_path = src.blob(
+        &config_digest,
+        parts.config_size,
+        "config",
+        &ProgressBar::hidden(),
+    )?;
     let config_bytes =
         std::fs::read(&config_path).map_err(|e| Error::io("read", &config_path, e))?;
     let config = ImageConfig::from_json(&config_bytes, &origin)?;
@@ -146,7 +153,7 @@ fn fetch_layers(
                 if i >= layers.len() || failed.load(Ordering::SeqCst) {
                     return;
                 }
-                let r = src.blob(&layers[i].0, "layer", &bars[i]);
+                let r = src.blob(&layers[i].0, layers[i].1, "layer", &bars[i]);
                 match &r {
                     Ok(_) => bars[i].finish(),
                     Err(Error::OfflineMissing { .. }) => bars[i].abandon(),

@@ -247,12 +247,18 @@ pub(crate) fn select_platform(
 /// A layer as a manifest names it: (digest, size, compression).
 pub(crate) type LayerRef = (Digest, u64, Compression);
 
-/// The config descriptor's digest and each layer's [`LayerRef`].
-pub(crate) fn manifest_parts(
-    m: &ImageManifest,
-    origin: &str,
-) -> Result<(Digest, Vec<LayerRef>), Error> {
-    let config = Digest::try_from(m.config())?;
+/// What a manifest names: the config blob and the layers.
+pub(crate) struct ManifestParts {
+    /// Digest of the config blob.
+    pub config: Digest,
+    /// Declared size of the config blob.
+    pub config_size: u64,
+    /// Layers, base first.
+    pub layers: Vec<LayerRef>,
+}
+
+/// Splits an image manifest into its config and layer references.
+pub(crate) fn manifest_parts(m: &ImageManifest, origin: &str) -> Result<ManifestParts, Error> {
     let mut layers = Vec::new();
     for l in m.layers() {
         let mt = l.media_type().to_string();
@@ -263,7 +269,11 @@ pub(crate) fn manifest_parts(
         })?;
         layers.push((Digest::try_from(l)?, l.size(), c));
     }
-    Ok((config, layers))
+    Ok(ManifestParts {
+        config: Digest::try_from(m.config())?,
+        config_size: m.config().size(),
+        layers,
+    })
 }
 
 /// `rootfs.diff_ids` of a config blob (empty if absent or unparsable).

@@ -147,7 +147,7 @@ impl BlobSource for Layout<'_> {
         Ok(bytes)
     }
 
-    fn blob(&self, digest: &Digest, what: &str, bar: &ProgressBar) -> Result<PathBuf> {
+    fn blob(&self, digest: &Digest, _size: u64, what: &str, bar: &ProgressBar) -> Result<PathBuf> {
         if self.cache.contains(digest) {
             return Ok(self.cache.blob_path(digest));
         }

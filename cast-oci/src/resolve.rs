@@ -195,12 +195,12 @@ impl BlobSource for Online<'_> {
         Ok(bytes)
     }
 
-    fn blob(&self, digest: &Digest, what: &str, bar: &ProgressBar) -> Result<PathBuf> {
+    fn blob(&self, digest: &Digest, size: u64, what: &str, bar: &ProgressBar) -> Result<PathBuf> {
         self.client.retry().run(|| {
             bar.set_position(0);
             self.cache
                 .insert_with(digest, what, self.client.registry(), |w| {
-                    self.client.blob(digest, w, &|n| bar.inc(n))
+                    self.client.blob(digest, size, w, &|n| bar.inc(n))
                 })
         })
     }
@@ -218,11 +218,11 @@ impl BlobSource for Offline<'_> {
     }
 
     fn manifest(&self, digest: &Digest) -> Result<Vec<u8>> {
-        self.blob(digest, "manifest", &ProgressBar::hidden())
+        self.blob(digest, 0, "manifest", &ProgressBar::hidden())
             .and_then(|_| self.cache.read(digest))
     }
 
-    fn blob(&self, digest: &Digest, what: &str, _bar: &ProgressBar) -> Result<PathBuf> {
+    fn blob(&self, digest: &Digest, _size: u64, what: &str, _bar: &ProgressBar) -> Result<PathBuf> {
         if self.cache.contains(digest) {
             Ok(self.cache.blob_path(digest))
         } else {

@@ -136,22 +136,33 @@ impl RegistryClient {
     }
 
     /// Streams blob `digest` into `sink`, calling `progress` with each chunk's length.
-    /// One attempt; the caller retries (it owns the sink).
+    /// Stops with [`Error::TooLarge`] once more than `size` bytes (the size the manifest
+    /// declares) arrive. One attempt; the caller retries (it owns the sink).
     pub fn blob(
         &self,
         digest: &Digest,
+        size: u64,
         sink: &mut dyn Write,
         progress: &dyn Fn(u64),
     ) -> Result<()> {
         let what = format!("blob {digest}");
         let mut resp = self.get(&format!("blobs/{digest}"), None, &what)?;
         let mut buf = vec![0u8; 128 * 1024];
+        let mut total = 0u64;
         loop {
             let n = resp
                 .read(&mut buf)
                 .map_err(|source| self.interrupted(&what, source))?;
             if n == 0 {
                 return Ok(());
+            }
+            total += n as u64;
+            if total > size {
+                return Err(Error::TooLarge {
+                    registry: self.registry.clone(),
+                    what,
+                    limit: size,
+                });
             }
             sink.write_all(&buf[..n])
                 .map_err(|e| Error::io("write blob", "the blob cache", e))?;

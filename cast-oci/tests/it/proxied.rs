@@ -1,7 +1,7 @@
 //! Behaviour that needs the test proxy in front of the registry: Bearer-token auth
 //! (anonymous and with credentials at the token endpoint), retries of transient
 //! statuses (503, 429) with success afterwards, giving up after the retry budget on a
-//! persistent 500, and no retry of a 4xx.
+//! persistent 500, no retry of a 4xx, and a blob longer than declared refused.
 
 use std::sync::atomic::Ordering;
 
@@ -133,4 +133,30 @@ fn persistent_5xx_gives_up_and_4xx_is_not_retried() {
         .unwrap_err();
     assert!(matches!(err, Error::Status { status: 400, .. }), "{err}");
     assert_eq!(proxy.requests().len(), 1, "{:#?}", proxy.requests());
+}
+
+#[test]
+fn blob_longer_than_declared_is_refused() {
+    let (reg, img) = registry_with_image("test/pad");
+    let proxy = Proxy::start(&reg.addr, ProxyState::default());
+    proxy.state.pad_blobs.store(true, Ordering::SeqCst);
+    let cache = tempfile::tempdir().unwrap();
+    let err = resolver(cache.path(), options())
+        .resolve_str(&format!("{}/test/pad:v1", proxy.addr))
+        .unwrap_err();
+    assert!(matches!(err, Error::TooLarge { .. }), "{err}");
+    let config = sha256(&img.config);
+    assert!(
+        err.to_string().contains(&config) && err.to_string().contains(&proxy.addr),
+        "{err}"
+    );
+    assert!(!cache
+        .path()
+        .join("blobs/sha256")
+        .join(&config[7..])
+        .exists());
+    assert_eq!(
+        crate::support::leftover_temp_files(cache.path()),
+        Vec::<String>::new()
+    );
 }

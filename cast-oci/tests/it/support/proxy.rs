@@ -2,7 +2,7 @@
 //! registry itself cannot be made to do: demand Bearer tokens from its own token
 //! endpoint (anonymous, or only for given Basic credentials), and answer the next N
 //! requests with an error status (to exercise retries). One request per connection
-//! (`Connection: close`); it records every request line; `Drop` stops and joins it.
+//! (`Connection: close`); it can also pad blob bodies; it records every request line; `Drop` stops and joins it.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -26,6 +26,8 @@ pub struct ProxyState {
     pub bearer: bool,
     /// If set, the token endpoint requires these Basic credentials.
     pub token_credentials: Option<(String, String)>,
+    /// Append junk to every blob body (a registry sending more than declared).
+    pub pad_blobs: AtomicBool,
     /// "METHOD PATH AUTH-SCHEME" of every request, in order.
     pub log: Mutex<Vec<String>>,
 }
@@ -200,6 +202,9 @@ fn serve(
                 .map(|v| (k.to_string(), v.to_string()))
         })
         .collect();
-    let body = resp.bytes().map(|b| b.to_vec()).unwrap_or_default();
+    let mut body = resp.bytes().map(|b| b.to_vec()).unwrap_or_default();
+    if st.pad_blobs.load(Ordering::SeqCst) && path.contains("/blobs/") {
+        body.extend_from_slice(&[0u8; 100_000]);
+    }
     respond(&c, status, &keep, &body)
 }
