@@ -1,12 +1,16 @@
 //! Offline mode and cache sharing: a warm cache serves an image by tag and by digest
 //! without any registry; a cold cache (or a cache missing a layer) fails naming what
-//! is missing; several builds pulling the same image into one cache at once all get a
-//! complete, verified cache and leave no temp files.
+//! is missing; several builds (threads, and separate processes) pulling the same image
+//! into one cache at once all get a complete, verified cache and leave no temp files.
 
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use cast_oci::Error;
 
+use crate::support::proxy::{Proxy, ProxyState};
 use crate::support::push::*;
 use crate::support::registry::Registry;
 use crate::support::{leftover_temp_files, options, resolver};
@@ -100,4 +104,123 @@ fn concurrent_pulls_share_one_cache_safely() {
         assert_eq!(std::fs::read(&l.path).unwrap(), want.blob);
     }
     assert_eq!(leftover_temp_files(cache.path()), Vec::<String>::new());
+}
+
+/// Deterministic incompressible-looking bytes.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 56) as u8
+        })
+        .collect()
+}
+
+/// Child side of `concurrent_processes_share_one_cache`; fails unless run by it.
+#[test]
+#[ignore = "helper: run as a child process by offline::concurrent_processes_share_one_cache"]
+fn child_pull() {
+    let (Ok(cache), Ok(r)) = (
+        std::env::var("CAST_OCI_TEST_CACHE"),
+        std::env::var("CAST_OCI_TEST_REF"),
+    ) else {
+        panic!("only run by offline::concurrent_processes_share_one_cache");
+    };
+    let image = resolver(Path::new(&cache), options())
+        .resolve_str(&r)
+        .unwrap();
+    let digests: Vec<&str> = image.layers.iter().map(|l| l.digest.as_str()).collect();
+    println!("CHILD-RESULT {}", digests.join(","));
+}
+
+/// Kills and reaps child processes on drop, also when the test panics.
+struct Children(Vec<std::process::Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[test]
+fn concurrent_processes_share_one_cache() {
+    let reg = Registry::start();
+    let layers: Vec<TestLayer> = (0..3)
+        .map(|i| TestLayer::new(&[("blob", &noise(3 << 20, i)[..])], LAYER_TAR))
+        .collect();
+    let img = TestImage::oci("amd64", layers);
+    Pusher::new(&reg.addr, None).image("test/procs", Some("v1"), &img);
+    // Through the proxy, to count how often each blob is fetched.
+    let proxy = Proxy::start(&reg.addr, ProxyState::default());
+    let cache = tempfile::tempdir().unwrap();
+    let r = format!("{}/test/procs:v1", proxy.addr);
+    let exe = std::env::current_exe().unwrap();
+    let mut children = Children(Vec::new());
+    for _ in 0..4 {
+        let child = Command::new(&exe)
+            .args([
+                "offline::child_pull",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("CAST_OCI_TEST_CACHE", cache.path())
+            .env("CAST_OCI_TEST_REF", &r)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        children.0.push(child);
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while children
+        .0
+        .iter_mut()
+        .any(|c| c.try_wait().unwrap().is_none())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "child pulls did not finish in 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let want: Vec<String> = img.layers.iter().map(|l| sha256(&l.blob)).collect();
+    for c in children.0.drain(..) {
+        let out = c.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "child failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = stdout
+            .lines()
+            .find_map(|l| l.split_once("CHILD-RESULT ").map(|(_, r)| r.trim()))
+            .unwrap_or_else(|| panic!("no result line from child:\n{stdout}"));
+        assert_eq!(line, want.join(","));
+    }
+    for l in &img.layers {
+        let d = sha256(&l.blob);
+        assert_eq!(
+            std::fs::read(cache.path().join("blobs/sha256").join(&d[7..])).unwrap(),
+            l.blob
+        );
+    }
+    assert_eq!(leftover_temp_files(cache.path()), Vec::<String>::new());
+    // The per-digest lock makes each blob download happen once across all processes.
+    let log = proxy.requests();
+    for d in want.iter().chain([&sha256(&img.config)]) {
+        let n = log
+            .iter()
+            .filter(|l| l.contains(&format!("/blobs/{d}")))
+            .count();
+        assert_eq!(n, 1, "{d} fetched {n} times: {log:#?}");
+    }
 }
