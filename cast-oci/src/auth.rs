@@ -278,5 +278,26 @@ mod tests {
         });
         assert_eq!(env.credentials_for("x.io").unwrap().unwrap().username, "u");
         assert!(!format!("{:?}", src.credentials_for("docker.io")).contains("s3cret"));
+        // Without DOCKER_CONFIG: $HOME/.docker/config.json.
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir(home.path().join(".docker")).unwrap();
+        std::fs::copy(
+            dir.path().join("config.json"),
+            home.path().join(".docker/config.json"),
+        )
+        .unwrap();
+        let h = home.path().to_str().unwrap().to_string();
+        let src = AuthSource::from_lookup(|k| (k == "HOME").then(|| h.clone()));
+        assert_eq!(
+            src.credentials_for("index.docker.io")
+                .unwrap()
+                .unwrap()
+                .username,
+            "alice"
+        );
+        // A broken file is an error that names it.
+        std::fs::write(home.path().join(".docker/config.json"), "{").unwrap();
+        let e = src.credentials_for("docker.io").unwrap_err().to_string();
+        assert!(e.contains("config.json"), "{e}");
     }
 }

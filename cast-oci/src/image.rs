@@ -110,6 +110,23 @@ impl Default for Platform {
 }
 
 impl Platform {
+    /// Linux on the architecture this program was built for (the guest the VM runs
+    /// natively): `linux/amd64` on x86_64, `linux/arm64` on aarch64.
+    pub fn host() -> Platform {
+        let arch = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            "x86" => "386",
+            "powerpc64" => "ppc64le",
+            other => other,
+        };
+        Platform {
+            os: "linux".into(),
+            architecture: arch.into(),
+            variant: None,
+        }
+    }
+
     /// Parses `os/arch[/variant]`; `x86_64` and `aarch64` are accepted as aliases.
     pub fn parse(s: &str) -> Result<Platform, Error> {
         let parts: Vec<&str> = s.split('/').collect();
@@ -226,6 +243,9 @@ pub(crate) fn select_platform(
         if platform.matches(&os, &arch, p.variant().as_deref()) {
             return Digest::try_from(m);
         }
+        if os == "unknown" {
+            continue; // attestation manifests, not images
+        }
         let v = p
             .variant()
             .as_ref()
@@ -317,6 +337,41 @@ mod tests {
         assert_eq!(Compression::from_media_type("text/plain"), None);
         assert_eq!(Compression::sniff(&[0x1f, 0x8b, 8]), Compression::Gzip);
         assert_eq!(Compression::sniff(b"usr/"), Compression::None);
+    }
+
+    #[test]
+    fn docker_manifest_list_selection() {
+        let list = br#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json",
+          "manifests":[
+            {"mediaType":"application/vnd.docker.distribution.manifest.v2+json","size":1,
+             "digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111",
+             "platform":{"architecture":"arm","os":"linux","variant":"v7"}},
+            {"mediaType":"application/vnd.docker.distribution.manifest.v2+json","size":1,
+             "digest":"sha256:2222222222222222222222222222222222222222222222222222222222222222",
+             "platform":{"architecture":"amd64","os":"linux"}},
+            {"mediaType":"application/vnd.oci.image.manifest.v1+json","size":1,
+             "digest":"sha256:3333333333333333333333333333333333333333333333333333333333333333",
+             "platform":{"architecture":"unknown","os":"unknown"}}]}"#;
+        let ManifestDoc::Index(ix) = ManifestDoc::parse(list, None, "r").unwrap() else {
+            panic!("not an index")
+        };
+        assert!(select_platform(&ix, &Platform::default(), "x")
+            .unwrap()
+            .hex()
+            .starts_with("2222"));
+        let arm = Platform::parse("linux/arm/v7").unwrap();
+        assert!(select_platform(&ix, &arm, "x")
+            .unwrap()
+            .hex()
+            .starts_with("1111"));
+        let e = select_platform(&ix, &Platform::parse("linux/arm/v6").unwrap(), "x")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("linux/arm/v7, linux/amd64") && !e.contains("unknown"),
+            "{e}"
+        );
+        assert_eq!(Platform::host().os, "linux");
     }
 
     #[test]
