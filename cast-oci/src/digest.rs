@@ -1,6 +1,6 @@
 //! Content digests. Only sha256 is accepted (it is what every registry and both image
 //! formats use); a [`Digest`] is always a valid `sha256:<64 hex>` string, so it can be
-//! used as a file name in the blob cache without further checks. [`HashingWriter`]
+//! used as a file name in the blob cache without further checks. `HashingWriter`
 //! computes the digest of content while it streams through.
 
 use std::fmt;

@@ -65,6 +65,15 @@ pub enum Error {
         what: String,
     },
 
+    /// The registry keeps answering 429 Too Many Requests.
+    #[error("registry {registry} is rate-limiting requests (HTTP 429) for {what}: wait and try again, or log in (Docker Hub allows more pulls to accounts)")]
+    RateLimited {
+        /// Host (and port) of the registry.
+        registry: String,
+        /// What we asked for.
+        what: String,
+    },
+
     /// Any other unexpected HTTP status.
     #[error("registry {registry} answered HTTP {status} for {what}")]
     Status {
@@ -223,7 +232,10 @@ impl Error {
     /// Whether retrying the same request might succeed (see [`crate::retry`]).
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Unreachable { .. } | Error::Transfer { .. } | Error::Interrupted { .. } => true,
+            Error::Unreachable { .. }
+            | Error::Transfer { .. }
+            | Error::Interrupted { .. }
+            | Error::RateLimited { .. } => true,
             Error::Status { status, .. } => *status == 429 || *status >= 500,
             _ => false,
         }

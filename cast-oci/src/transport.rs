@@ -199,6 +199,12 @@ impl RegistryClient {
                         repository: self.repository.clone(),
                     })
                 }
+                429 => {
+                    return Err(Error::RateLimited {
+                        registry: self.registry.clone(),
+                        what: what.to_string(),
+                    })
+                }
                 404 => {
                     return Err(Error::NotFound {
                         registry: self.registry.clone(),
