@@ -41,7 +41,17 @@ struct Archive {
 
 impl Archive {
     fn index(path: &Path) -> Result<Archive> {
-        let f = File::open(path).map_err(|e| Error::io("open", path, e))?;
+        let mut f = File::open(path).map_err(|e| Error::io("open", path, e))?;
+        let mut head = [0u8; 4];
+        let n = f.read(&mut head).map_err(|e| Error::io("read", path, e))?;
+        if Compression::sniff(&head[..n]) != Compression::None {
+            return Err(Error::Local {
+                path: path.to_path_buf(),
+                reason: "the archive is compressed; decompress it first (gunzip / zstd -d) — members are read in place".into(),
+            });
+        }
+        f.seek(SeekFrom::Start(0))
+            .map_err(|e| Error::io("seek in", path, e))?;
         let mut tar = tar::Archive::new(f);
         let mut members = HashMap::new();
         let entries = tar.entries().map_err(|e| Error::io("read tar", path, e))?;

@@ -184,6 +184,12 @@ fn docker_archive_new_layout_with_two_images() {
         ))
         .unwrap_err();
     assert!(err.to_string().contains("none.tar"), "{err}");
+    let gz = dir.path().join("new.tar.gz");
+    std::fs::write(&gz, gzip(&std::fs::read(&tar).unwrap())).unwrap();
+    let err = res
+        .resolve_str(&format!("docker-archive:{}", gz.display()))
+        .unwrap_err();
+    assert!(err.to_string().contains("compressed"), "{err}");
 }
 
 #[test]
