@@ -1,0 +1,227 @@
+//! Signals, TTY mode, timeouts, and failures before boot: what a user sees, and
+//! that no QEMU is ever left behind.
+
+use cast_tests::proc::{Guard, RUN_BOUND};
+use cast_tests::{busybox_rootfs, qemu_processes_mentioning, RootFs, Run};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+/// A private copy of the root image, so this test can find its own QEMU by path.
+fn own_rootfs() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("own-rootfs.erofs");
+    std::fs::copy(busybox_rootfs(RootFs::Erofs), &path).unwrap();
+    (dir, path)
+}
+
+/// Waits (bounded) until no QEMU mentions `image`.
+fn assert_no_qemu_left(image: &std::path::Path) {
+    let needle = image.display().to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !qemu_processes_mentioning(&needle).is_empty() {
+        assert!(Instant::now() < deadline, "QEMU outlived the runner");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Starts a script that prints `ready` once its traps are set, and waits for it.
+fn start_ready(
+    image: &std::path::Path,
+    script: &str,
+) -> (Guard, BufReader<std::process::ChildStdout>) {
+    let mut cmd = Run::new(image)
+        .command(&["/bin/sh", "-c", script])
+        .into_command();
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut child = Guard::spawn(cmd);
+    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n", "the guest process did not start");
+    (child, stdout)
+}
+
+#[test]
+fn sigint_and_sigterm_reach_the_process_and_nothing_is_left() {
+    let (_dir, image) = own_rootfs();
+    for (signal, name, code) in [(Signal::SIGTERM, "TERM", 3), (Signal::SIGINT, "INT", 4)] {
+        let script = format!(
+            "trap 'echo got {name}; exit {code}' {name}; echo ready; while :; do sleep 0.05; done"
+        );
+        let (mut child, mut stdout) = start_ready(&image, &script);
+        kill(Pid::from_raw(child.0.id() as i32), signal).unwrap();
+        let status = child.wait_bounded(RUN_BOUND);
+        let mut rest = String::new();
+        stdout.read_to_string(&mut rest).unwrap();
+        assert_eq!(rest, format!("got {name}\n"));
+        assert_eq!(status, code, "exit code after SIG{name}");
+        assert_no_qemu_left(&image);
+    }
+}
+
+#[test]
+fn sigkill_of_the_runner_takes_qemu_with_it() {
+    let (_dir, image) = own_rootfs();
+    let (mut child, _stdout) = start_ready(&image, "echo ready; sleep 100");
+    assert_eq!(
+        qemu_processes_mentioning(&image.display().to_string()).len(),
+        1
+    );
+    child.0.kill().unwrap(); // SIGKILL: the runner gets no chance to clean up
+    child.0.wait().unwrap();
+    assert_no_qemu_left(&image);
+}
+
+#[test]
+fn cast_timeout_stops_the_vm_with_124() {
+    let (_dir, image) = own_rootfs();
+    let started = Instant::now();
+    let out = Run::new(&image)
+        .env("CAST_TIMEOUT", "8")
+        .command(&["sleep", "100"])
+        .output();
+    assert_eq!(out.code, 124, "stderr: {}", out.stderr);
+    assert!(
+        out.stderr.contains("timed out") && out.stderr.contains("CAST_TIMEOUT"),
+        "{}",
+        out.stderr
+    );
+    assert!(started.elapsed() < Duration::from_secs(90));
+    assert_no_qemu_left(&image);
+}
+
+#[test]
+fn tty_mode_gives_a_terminal_follows_resizes_and_restores_the_host_one() {
+    use nix::sys::termios::{tcgetattr, LocalFlags};
+    let size = |rows, cols| nix::pty::Winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(Some(&size(33, 101)), None).unwrap();
+    let before = tcgetattr(&pty.slave).unwrap();
+    assert!(before
+        .local_flags
+        .contains(LocalFlags::ECHO | LocalFlags::ICANON));
+    let script = "tty; stty size; trap 'stty size; exit 7' WINCH; \
+                  test -t 0 && test -t 2 && echo all-tty; while :; do sleep 0.05; done";
+    let mut cmd = Run::new(busybox_rootfs(RootFs::Erofs))
+        .command(&["/bin/sh", "-c", script])
+        .into_command();
+    cmd.stdin(Stdio::from(pty.slave.try_clone().unwrap()))
+        .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
+        .stderr(Stdio::piped());
+    let mut child = Guard::spawn(cmd);
+    // Read the master until the runner exits (EIO once every slave copy is closed).
+    let mut master = std::fs::File::from(pty.master.try_clone().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = master.read(&mut buf) {
+            let _ = tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    });
+    let mut text = String::new();
+    while !text.contains("all-tty") {
+        match rx.recv_timeout(RUN_BOUND) {
+            Ok(chunk) => text.push_str(&chunk),
+            Err(_) => panic!("no all-tty from the guest; got {text:?}"),
+        }
+    }
+    let during = tcgetattr(&pty.slave).unwrap();
+    assert!(
+        !during
+            .local_flags
+            .intersects(LocalFlags::ECHO | LocalFlags::ICANON | LocalFlags::ISIG),
+        "host terminal not in raw mode during the run"
+    );
+    // SAFETY: TIOCSWINSZ reads one winsize from a valid pointer; the fd is the pty master.
+    unsafe {
+        libc::ioctl(
+            std::os::fd::AsRawFd::as_raw_fd(&pty.master),
+            libc::TIOCSWINSZ,
+            &size(40, 120),
+        )
+    };
+    kill(Pid::from_raw(child.0.id() as i32), Signal::SIGWINCH).unwrap();
+    let code = child.wait_bounded(RUN_BOUND);
+    let after = tcgetattr(&pty.slave).unwrap();
+    drop(pty.slave);
+    text.extend(rx.iter());
+    assert_eq!(code, 7, "the resize did not reach the guest: {text:?}");
+    assert!(text.contains("/dev/pts/0\r\n"), "{text:?}");
+    assert!(
+        text.contains("33 101\r\n"),
+        "initial window size not passed: {text:?}"
+    );
+    assert!(text.contains("40 120\r\n"), "resize not passed: {text:?}");
+    assert_eq!(
+        after.local_flags, before.local_flags,
+        "host terminal not restored"
+    );
+    assert_eq!(
+        after.input_flags, before.input_flags,
+        "host terminal not restored"
+    );
+}
+
+#[test]
+fn a_missing_kernel_is_125_and_says_how_to_get_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Run::new(busybox_rootfs(RootFs::Erofs))
+        .env("CAST_KERNEL", dir.path().to_str().unwrap())
+        .command(&["true"])
+        .output();
+    assert_eq!(out.code, 125);
+    assert!(
+        out.stderr.starts_with("cargo-cast: no guest kernel found"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("cargo xtask kernel"), "{}", out.stderr);
+}
+
+#[test]
+fn missing_qemu_is_125_and_says_what_to_install() {
+    let out = Run::new(busybox_rootfs(RootFs::Erofs))
+        .env("CAST_QEMU", "/nonexistent/qemu-system-x86_64")
+        .command(&["true"])
+        .output();
+    assert_eq!(out.code, 125);
+    assert!(
+        out.stderr.contains("apt-get install qemu-system-x86"),
+        "{}",
+        out.stderr
+    );
+    let out = Run::new(busybox_rootfs(RootFs::Erofs))
+        .env("PATH", "/nonexistent")
+        .command(&["true"])
+        .output();
+    assert_eq!(out.code, 125);
+    assert!(
+        out.stderr.contains("qemu-system-x86_64 not found"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn bad_settings_are_125_and_name_the_variable() {
+    let out = Run::new(busybox_rootfs(RootFs::Erofs))
+        .env("CAST_MEMORY", "lots")
+        .command(&["true"])
+        .output();
+    assert_eq!(out.code, 125);
+    assert!(
+        out.stderr.contains("CAST_MEMORY=\"lots\""),
+        "{}",
+        out.stderr
+    );
+}
