@@ -30,9 +30,17 @@ pub struct HostEnds {
     pub console: UnixStream,
 }
 
-/// Makes the socket pairs; returns the host ends and the guest ends (port name → fd,
-/// and the console) for the engine.
-pub fn socket_pairs() -> std::io::Result<(HostEnds, Vec<(String, OwnedFd)>, OwnedFd)> {
+/// The guest's ends of the channel, handed to the engine.
+#[derive(Debug)]
+pub struct GuestEnds {
+    /// Port name → socket, in [`port::ALL`] order.
+    pub ports: Vec<(String, OwnedFd)>,
+    /// Serial console.
+    pub console: OwnedFd,
+}
+
+/// Makes the socket pairs for the ports and the console.
+pub fn socket_pairs() -> std::io::Result<(HostEnds, GuestEnds)> {
     let mut host = Vec::new();
     let mut guest = Vec::new();
     for name in port::ALL {
@@ -49,7 +57,13 @@ pub fn socket_pairs() -> std::io::Result<(HostEnds, Vec<(String, OwnedFd)>, Owne
         stderr: host.next().unwrap(),
         console,
     };
-    Ok((ends, guest, console_guest.into()))
+    Ok((
+        ends,
+        GuestEnds {
+            ports: guest,
+            console: console_guest.into(),
+        },
+    ))
 }
 
 /// Serialises control writes from several threads.

@@ -61,7 +61,7 @@ pub fn run(req: RunRequest) -> Result<i32, RunError> {
     let prepare = |what| move |source| RunError::Prepare { what, source };
     let initrd =
         initrd::build(&req.kernel).map_err(prepare("the initrd from the kernel bundle"))?;
-    let (host, ports, console) = channel::socket_pairs().map_err(prepare("the channel"))?;
+    let (host, guest) = channel::socket_pairs().map_err(prepare("the channel"))?;
 
     let (tx, rx) = mpsc::channel();
     let mut signals = signal_hook::iterator::Signals::new([
@@ -87,8 +87,8 @@ pub fn run(req: RunRequest) -> Result<i32, RunError> {
         cpus: settings.cpus,
         memory_mib: settings.memory_mib,
         root: req.root.clone(),
-        ports,
-        console,
+        ports: guest.ports,
+        console: guest.console,
         accel,
         debug: settings.debug,
     })?);
@@ -121,15 +121,12 @@ pub fn run(req: RunRequest) -> Result<i32, RunError> {
     let stderr = channel::pump_output(host.stderr, dup_stdio(2)?, || {});
 
     let mut session = Session {
-        program: &req.program,
         vm: &*vm,
         console: &console,
-        control: &control,
         started: Instant::now(),
         booted: false,
         raw: None,
         closed_at: None,
-        tty,
     };
     // Held open until the run ends: when QEMU sees a chardev socket hang up it drops
     // whatever it has not yet passed to the guest, so the stdin pump finishing must
@@ -213,15 +210,12 @@ pub fn run(req: RunRequest) -> Result<i32, RunError> {
 
 /// Per-run state the event loop consults.
 struct Session<'a> {
-    program: &'a str,
     vm: &'a dyn Vm,
     console: &'a ConsoleTail,
-    control: &'a ControlWriter,
     started: Instant,
     booted: bool,
     raw: Option<RawMode>,
     closed_at: Option<Instant>,
-    tty: bool,
 }
 
 type OnExpiry = fn(&Session<'_>) -> RunError;
@@ -258,7 +252,6 @@ impl Session<'_> {
 
     /// Explains a VM that ended without an exit report.
     fn vm_died(&self, status: i32) -> RunError {
-        let _ = (self.program, self.control, self.tty);
         let console = self.console.text();
         if let Some(at) = console.find("Kernel panic") {
             let from = console[..at].rfind('\n').map_or(0, |i| i + 1);

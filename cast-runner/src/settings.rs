@@ -144,7 +144,7 @@ pub fn parse_memory(name: &str, value: &str) -> Result<u32, SettingError> {
 /// Seconds (fractions allowed); `0` means no limit.
 pub fn parse_seconds(name: &str, value: &str) -> Result<Option<Duration>, SettingError> {
     match value.trim().parse::<f64>() {
-        Ok(s) if s == 0.0 => Ok(None),
+        Ok(0.0) => Ok(None),
         Ok(s) if s.is_finite() && s > 0.0 => Ok(Some(Duration::from_secs_f64(s))),
         _ => Err(bad(name, value, "a number of seconds (0 for no limit)")),
     }

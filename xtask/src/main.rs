@@ -2,9 +2,12 @@
 //!
 //! - `cargo xtask kernel [--source SRC] [--out DIR]` prepares a guest kernel bundle
 //!   (default: Debian's `linux-image-cloud-amd64`, into the runtime's default location).
+//! - `cargo xtask setup` installs the host tools the tests need and the kernel bundle.
+//! - `cargo xtask test [ARGS]` runs setup, then `cargo test --workspace [ARGS]`.
 //! - `cargo xtask bench boot` compares `cargo cast run` with raw QEMU.
 
 mod bench_boot;
+mod setup;
 
 use anyhow::{Context, Result};
 use cast_kernel::{default_bundle_dir, KernelSource};
@@ -32,6 +35,14 @@ enum Task {
         #[arg(long)]
         if_missing: bool,
     },
+    /// Install the host tools the tests need (Debian, as root) and the kernel bundle.
+    Setup,
+    /// Set up, then run every test of the workspace (`cargo test --workspace ARGS`).
+    Test {
+        /// Passed on to `cargo test`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Benchmarks (not tests): print figures side by side with their baseline.
     Bench {
         #[command(subcommand)]
@@ -51,30 +62,36 @@ fn main() -> Result<()> {
             source,
             out,
             if_missing,
-        } => {
-            let out = match out {
-                Some(out) => out,
-                None => default_bundle_dir().context("no cache directory (HOME unset?)")?,
-            };
-            if if_missing && out.join("bundle.json").exists() {
-                eprintln!("kernel bundle already at {}", out.display());
-                return Ok(());
-            }
-            let source: KernelSource = source.parse()?;
-            let bundle = cast_kernel::prepare(&source, &out)
-                .with_context(|| format!("preparing the kernel bundle at {}", out.display()))?;
-            let m = &bundle.manifest;
-            eprintln!(
-                "kernel bundle ready at {}\n  source:  {}\n  release: {}\n  modules: {}",
-                out.display(),
-                m.source,
-                m.release.as_deref().unwrap_or("unknown"),
-                m.modules.len()
-            );
-            Ok(())
-        }
+        } => kernel(Some(&source), out, if_missing),
+        Task::Setup => setup::setup(),
+        Task::Test { args } => setup::test(&args),
         Task::Bench { what } => match what {
             Bench::Boot(args) => bench_boot::run(args),
         },
     }
+}
+
+/// Prepares the kernel bundle from `source` (default: Debian's cloud kernel) at `out`
+/// (default: the runtime's default location).
+fn kernel(source: Option<&str>, out: Option<PathBuf>, if_missing: bool) -> Result<()> {
+    let out = match out {
+        Some(out) => out,
+        None => default_bundle_dir().context("no cache directory (HOME unset?)")?,
+    };
+    if if_missing && out.join("bundle.json").exists() {
+        eprintln!("kernel bundle already at {}", out.display());
+        return Ok(());
+    }
+    let source: KernelSource = source.unwrap_or("debian").parse()?;
+    let bundle = cast_kernel::prepare(&source, &out)
+        .with_context(|| format!("preparing the kernel bundle at {}", out.display()))?;
+    let m = &bundle.manifest;
+    eprintln!(
+        "kernel bundle ready at {}\n  source:  {}\n  release: {}\n  modules: {}",
+        out.display(),
+        m.source,
+        m.release.as_deref().unwrap_or("unknown"),
+        m.modules.len()
+    );
+    Ok(())
 }
