@@ -1,12 +1,236 @@
-//! `cargo xtask bench boot`: placeholder until the runtime lands.
+//! `cargo xtask bench boot`: how much slower is a full `cargo cast run -- true` than
+//! raw QEMU booting the same kernel with a minimal static init that prints and
+//! reboots (the baseline in the environment notes)? Runs are interleaved so drift
+//! hits both sides alike; medians are compared. Also reports the runner's own peak
+//! RSS (QEMU excluded), sampled from /proc while it runs.
 
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
+use cast_kernel::KernelBundle;
+use cast_runner::vm::qemu::host_tsc_khz;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// Options of the boot benchmark.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Runs per variant.
+    #[arg(long, default_value_t = 10)]
+    runs: usize,
+}
+
+const BASELINE_INIT: &str = r#"
+#include <stdio.h>
+#include <unistd.h>
+#include <sys/reboot.h>
+int main(void) { puts("baseline init"); fflush(stdout); reboot(RB_AUTOBOOT); return 0; }
+"#;
 
 /// Runs the benchmark.
-pub fn run(_args: Args) -> Result<()> {
-    anyhow::bail!("not yet")
+pub fn run(args: Args) -> Result<()> {
+    let kernel = KernelBundle::locate(None).context("run `cargo xtask kernel` first")?;
+    let work = tempfile::tempdir()?;
+    let initrd = baseline_initrd(work.path())?;
+    let rootfs = busybox_rootfs(work.path())?;
+    let runner = build_runner()?;
+    let khz = host_tsc_khz().context("no `cpu MHz` in /proc/cpuinfo")?;
+
+    let raw = |_: &mut Option<u64>| -> Result<Duration> {
+        let mut cmd = Command::new("qemu-system-x86_64");
+        cmd.args([
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-no-reboot",
+            "-serial",
+            "stdio",
+        ])
+        .args([
+            "-m",
+            "512",
+            "-smp",
+            "1",
+            "-accel",
+            "tcg",
+            "-cpu",
+            "max",
+            "-M",
+            "microvm,x-option-roms=off",
+        ])
+        .arg("-kernel")
+        .arg(kernel.kernel_path())
+        .arg("-initrd")
+        .arg(&initrd)
+        .arg("-append")
+        .arg(format!(
+            "console=ttyS0 quiet panic=-1 tsc_early_khz={khz} tsc=reliable no_timer_check \
+                 i8042.noaux i8042.nokbd i8042.nopnp cryptomgr.notests random.trust_cpu=on \
+                 mitigations=off nokaslr audit=0 8250.nr_uarts=1 reboot=t"
+        ));
+        timed(cmd, None)
+    };
+    let cast = |cpus: &'static str| {
+        let runner = runner.clone();
+        let rootfs = rootfs.clone();
+        move |rss: &mut Option<u64>| -> Result<Duration> {
+            let mut cmd = Command::new(&runner);
+            cmd.args(["cast", "run", "--rootfs"])
+                .arg(&rootfs)
+                .args(["--", "true"])
+                .env("CAST_ACCEL", "tcg")
+                .env("CAST_CPUS", cpus);
+            timed(cmd, Some(rss))
+        }
+    };
+    type Variant<'a> = (
+        &'a str,
+        Box<dyn Fn(&mut Option<u64>) -> Result<Duration> + 'a>,
+    );
+    let variants: Vec<Variant> = vec![
+        ("raw QEMU + static C init, 1 vCPU (baseline)", Box::new(raw)),
+        ("cargo cast run -- true, 1 vCPU", Box::new(cast("1"))),
+        (
+            "cargo cast run -- true, 2 vCPUs (default)",
+            Box::new(cast("2")),
+        ),
+    ];
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
+    let mut peak_rss = 0u64;
+    eprintln!(
+        "boot benchmark: {} interleaved runs per variant, TCG",
+        args.runs
+    );
+    for _ in 0..args.runs {
+        for (i, (_, run)) in variants.iter().enumerate() {
+            let mut rss = None;
+            times[i].push(run(&mut rss)?.as_secs_f64());
+            peak_rss = peak_rss.max(rss.unwrap_or(0));
+        }
+    }
+    let base = median(&mut times[0].clone());
+    println!(
+        "{:<46} {:>8} {:>8} {:>8} {:>7}",
+        "variant", "median", "min", "max", "ratio"
+    );
+    for (i, (name, _)) in variants.iter().enumerate() {
+        let t = &mut times[i];
+        let m = median(t);
+        let (min, max) = (t[0], t[t.len() - 1]);
+        println!(
+            "{name:<46} {m:>7.3}s {min:>7.3}s {max:>7.3}s {:>7.3}",
+            m / base
+        );
+    }
+    println!(
+        "runner peak RSS (QEMU excluded): {:.1} MB",
+        peak_rss as f64 / 1024.0
+    );
+    Ok(())
+}
+
+/// Sorts and returns the median.
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Runs `cmd` to completion, timing it; with `rss`, samples the child's VmHWM (kB).
+fn timed(mut cmd: Command, rss: Option<&mut Option<u64>>) -> Result<Duration> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let start = Instant::now();
+    let mut child = cmd.spawn().with_context(|| format!("starting {cmd:?}"))?;
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut hwm = 0u64;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if rss.is_some() {
+            if let Some(kb) = std::fs::read_to_string(&status_path).ok().and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            }) {
+                hwm = hwm.max(kb);
+            }
+        }
+        if start.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            bail!("{cmd:?} took over 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let elapsed = start.elapsed();
+    if !status.success() {
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            std::io::Read::read_to_string(&mut e, &mut err)?;
+        }
+        bail!("{cmd:?} failed ({status}): {err}");
+    }
+    if let Some(rss) = rss {
+        *rss = Some(hwm);
+    }
+    Ok(elapsed)
+}
+
+fn sh(cmd: &str, dir: &Path) -> Result<()> {
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .current_dir(dir)
+        .status()?;
+    if !status.success() {
+        bail!("`{cmd}` failed (needs gcc, cpio, busybox-static, erofs-utils)");
+    }
+    Ok(())
+}
+
+/// A cpio initrd whose /init is a static C program that prints and reboots.
+fn baseline_initrd(dir: &Path) -> Result<PathBuf> {
+    std::fs::write(dir.join("init.c"), BASELINE_INIT)?;
+    sh(
+        "mkdir -p initrd && gcc -static -O2 -o initrd/init init.c",
+        dir,
+    )?;
+    sh(
+        "cd initrd && echo init | cpio --quiet -o -H newc > ../init.cpio",
+        dir,
+    )?;
+    Ok(dir.join("init.cpio"))
+}
+
+/// A root image with static busybox providing `true`.
+fn busybox_rootfs(dir: &Path) -> Result<PathBuf> {
+    sh(
+        "mkdir -p tree/bin && cp /bin/busybox tree/bin/ && ln -sf busybox tree/bin/true \
+         && mkfs.erofs --quiet rootfs.erofs tree",
+        dir,
+    )?;
+    Ok(dir.join("rootfs.erofs"))
+}
+
+/// Builds the release `cargo-cast` and returns its path.
+fn build_runner() -> Result<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let status = Command::new(cargo)
+        .current_dir(workspace)
+        .args(["build", "--release", "--quiet", "--package", "cargo-cast"])
+        .status()?;
+    if !status.success() {
+        bail!("building cargo-cast failed");
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace.join("target"));
+    Ok(target.join("release").join("cargo-cast"))
 }

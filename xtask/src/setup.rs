@@ -31,12 +31,14 @@ fn on_path(command: &str) -> bool {
 pub fn setup() -> Result<()> {
     let mut missing: Vec<&str> = TOOLS
         .iter()
-        .filter(|(cmd, _)| !on_path(cmd) || (*cmd == "busybox" && !Path::new("/bin/busybox").exists()))
+        .filter(|(cmd, _)| {
+            !on_path(cmd) || (*cmd == "busybox" && !Path::new("/bin/busybox").exists())
+        })
         .map(|(_, pkg)| *pkg)
         .collect();
     missing.dedup();
     if !missing.is_empty() {
-        let root = nix_is_root();
+        let root = is_root();
         if !(root && on_path("apt-get")) {
             bail!(
                 "the tests need these packages: {} (Debian/Ubuntu: sudo apt-get install -y {})",
@@ -58,7 +60,9 @@ pub fn setup() -> Result<()> {
 pub fn test(extra: &[String]) -> Result<()> {
     setup()?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    run(Command::new(cargo).args(["test", "--workspace", "--locked"]).args(extra))
+    run(Command::new(cargo)
+        .args(["test", "--workspace", "--locked"])
+        .args(extra))
 }
 
 fn run(cmd: &mut Command) -> Result<()> {
@@ -69,10 +73,14 @@ fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-fn nix_is_root() -> bool {
+fn is_root() -> bool {
     // The effective uid of this process, from /proc (no libc needed here).
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
         .unwrap_or(false)
 }

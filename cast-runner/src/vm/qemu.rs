@@ -266,7 +266,7 @@ fn initrd_memfd(data: &[u8]) -> io::Result<OwnedFd> {
 
 /// The host TSC rate in kHz, from /proc/cpuinfo (`cpu MHz`); under TCG the guest TSC
 /// runs at the host's rate.
-fn host_tsc_khz() -> Option<u64> {
+pub fn host_tsc_khz() -> Option<u64> {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").ok()?;
     let mhz: f64 = cpuinfo
         .lines()
