@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::path::{join, normalize, PathError};
+use super::path::{PathError, Step};
 use super::{DeviceKind, ImageTree, InodeId, Metadata, Node, SpillError};
 
 /// Failure to add an entry to the tree.
@@ -38,30 +38,47 @@ pub enum SetError {
     Path(#[from] PathError),
 }
 
+/// Bound on parents one operation may create (each walk creates one).
+const MAX_CREATED_PARENTS: usize = 4096;
+
 enum NewEntry {
     Node(Node, Metadata),
     Existing(InodeId),
 }
 
 impl ImageTree {
-    /// Creates `path` and its missing parents as directories (`mkdir -p`). Existing
-    /// directories keep their metadata; new ones (including parents) get `meta`.
+    /// Creates `path` and its missing parents as directories (`mkdir -p`, following
+    /// symlinks inside the tree). Existing directories keep their metadata; new ones
+    /// (including parents) get `meta`.
     pub fn mkdir_p(&mut self, path: impl AsRef<Path>, meta: Metadata) -> Result<InodeId, AddError> {
-        let norm = normalize(path.as_ref());
-        let mut current = self.root();
-        for i in 1..=norm.components.len() {
-            let prefix = join(&norm.components[..i]);
-            current = match self.lookup_follow(&prefix) {
-                Ok(id) if self.inode(id).node.is_dir() => id,
-                Ok(_) => return Err(PathError::NotADirectory(prefix).into()),
-                Err(PathError::NotFound(_)) => {
-                    let node = Node::Dir(BTreeMap::new());
-                    self.link_at(&prefix, NewEntry::Node(node, meta.clone()))?
+        let path = path.as_ref();
+        for _ in 0..MAX_CREATED_PARENTS {
+            match self.walk_step(path, true)? {
+                Step::Done(stack, None) => return Ok(*stack.last().expect("stack holds the root")),
+                Step::Done(_, Some((_, Some(id)))) if self.inode(id).node.is_dir() => {
+                    return Ok(id)
                 }
-                Err(e) => return Err(e.into()),
-            };
+                Step::Done(_, Some((_, Some(_)))) => {
+                    return Err(PathError::NotADirectory(path.to_path_buf()).into())
+                }
+                Step::Done(stack, Some((name, None))) => {
+                    let dir = *stack.last().expect("stack holds the root");
+                    return Ok(self.insert_child(
+                        dir,
+                        name,
+                        NewEntry::Node(Node::Dir(BTreeMap::new()), meta),
+                    ));
+                }
+                Step::Missing(dir, name) => {
+                    self.insert_child(
+                        dir,
+                        name,
+                        NewEntry::Node(Node::Dir(BTreeMap::new()), meta.clone()),
+                    );
+                }
+            }
         }
-        Ok(current)
+        Err(PathError::NotFound(path.to_path_buf()).into())
     }
 
     /// Creates a directory at `path` or, when one exists, sets its metadata (what a
@@ -216,18 +233,22 @@ impl ImageTree {
         }
     }
 
-    /// Links `entry` at `path`, creating missing parents once.
+    /// Links `entry` at `path`, creating missing parents (where symlinks lead).
     fn link_at(&mut self, path: &Path, entry: NewEntry) -> Result<InodeId, AddError> {
-        let walked = match self.walk_path(path, false) {
-            Err(PathError::NotFound(_)) => {
-                let mut parent = normalize(path).components;
-                parent.pop();
-                self.mkdir_p(join(&parent), Metadata::default_dir())?;
-                self.walk_path(path, false)?
+        let mut walked = None;
+        for _ in 0..MAX_CREATED_PARENTS {
+            match self.walk_step(path, false)? {
+                Step::Done(stack, last) => {
+                    walked = Some((stack, last));
+                    break;
+                }
+                Step::Missing(dir, name) => {
+                    let node = Node::Dir(BTreeMap::new());
+                    self.insert_child(dir, name, NewEntry::Node(node, Metadata::default_dir()));
+                }
             }
-            other => other?,
-        };
-        let (stack, last) = walked;
+        }
+        let (stack, last) = walked.ok_or_else(|| PathError::NotFound(path.to_path_buf()))?;
         let dir = *stack.last().expect("stack holds the root");
         let (name, existing) = match last {
             Some(found) => found,
@@ -256,6 +277,11 @@ impl ImageTree {
                 }
             }
         }
+        Ok(self.insert_child(dir, name, entry))
+    }
+
+    /// Puts `entry` under `name` in `dir` (which must not have that name).
+    fn insert_child(&mut self, dir: InodeId, name: Vec<u8>, entry: NewEntry) -> InodeId {
         let id = match entry {
             NewEntry::Node(node, mut meta) => {
                 meta.mode &= 0o7777;
@@ -267,6 +293,6 @@ impl ImageTree {
         if let Node::Dir(entries) = &mut self.inode_mut(dir).node {
             entries.insert(name, id);
         }
-        Ok(id)
+        id
     }
 }

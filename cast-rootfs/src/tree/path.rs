@@ -37,6 +37,15 @@ pub enum PathError {
 /// The last component of a walked path: its name and, if it exists, its inode.
 pub(crate) type LastName = (Vec<u8>, Option<InodeId>);
 
+/// One outcome of walking a path.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// The walk ended: directory stack and the last name (see `walk_path`).
+    Done(Vec<InodeId>, Option<LastName>),
+    /// Parent directory `name` is missing in directory `.0`.
+    Missing(InodeId, Vec<u8>),
+}
+
 /// A normalised path: its components, and whether `..` tried to climb above `/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Normalized {
@@ -88,14 +97,24 @@ fn raw_components(target: &[u8]) -> (bool, Vec<Vec<u8>>) {
 }
 
 impl ImageTree {
-    /// Walks `components` from the root, following symlinks in parent positions (and
-    /// in the last position when `follow_last`). Returns the directory stack (root
-    /// first) and, if the last component exists, its inode.
+    /// Walks `path` from the root, following symlinks in parent positions (and in
+    /// the last position when `follow_last`). Returns the directory stack (root
+    /// first) and, unless the path resolves to a directory on the stack, the last
+    /// name with its inode if it exists.
     pub(crate) fn walk_path(
         &self,
         path: &Path,
         follow_last: bool,
     ) -> Result<(Vec<InodeId>, Option<LastName>), PathError> {
+        match self.walk_step(path, follow_last)? {
+            Step::Done(stack, last) => Ok((stack, last)),
+            Step::Missing(..) => Err(PathError::NotFound(path.to_path_buf())),
+        }
+    }
+
+    /// Like [`Self::walk_path`], but a missing parent is reported as the directory
+    /// and name where it should be created, so callers can create it and walk again.
+    pub(crate) fn walk_step(&self, path: &Path, follow_last: bool) -> Result<Step, PathError> {
         let norm = normalize(path);
         let mut pending: Vec<Vec<u8>> = norm.components.into_iter().rev().collect();
         let mut stack = vec![self.root()];
@@ -127,18 +146,16 @@ impl ImageTree {
                         stack.truncate(1);
                     }
                     pending.extend(parts.into_iter().rev());
-                    if last && pending.is_empty() {
-                        // A link to "/" or "." resolves to the directory we are in.
-                        return Ok((stack, None));
-                    }
                 }
                 Some((id, Node::Dir(_))) if !last => stack.push(id),
                 Some(_) if !last => return Err(PathError::NotADirectory(path.to_path_buf())),
-                None if !last => return Err(PathError::NotFound(path.to_path_buf())),
-                found => return Ok((stack, Some((name, found.map(|(id, _)| id))))),
+                None if !last => return Ok(Step::Missing(dir, name)),
+                found => return Ok(Step::Done(stack, Some((name, found.map(|(id, _)| id))))),
             }
         }
-        Ok((stack, None))
+        // The path resolved to the directory on top of the stack (root, `..`, or a
+        // link to a directory).
+        Ok(Step::Done(stack, None))
     }
 
     /// The inode at `path`, without following a final symlink.

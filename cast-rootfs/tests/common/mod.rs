@@ -2,6 +2,8 @@
 //! (loop mount) on written images, and compare what they show with the tree.
 #![allow(dead_code)]
 
+pub mod tarball;
+
 use std::collections::HashMap;
 use std::fs;
 use std::io::Read;
