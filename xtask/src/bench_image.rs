@@ -35,7 +35,10 @@ pub fn run() -> Result<()> {
 
     let started = Instant::now();
     let mut tree = ImageTree::new().context("cannot create the image tree")?;
-    let options = ImportOptions { xattrs: true, owner: None };
+    let options = ImportOptions {
+        xattrs: true,
+        owner: None,
+    };
     let imported = tree
         .import_dir(&src, "/", &options)
         .with_context(|| format!("cannot import {}", src.display()))?;
@@ -63,7 +66,10 @@ pub fn run() -> Result<()> {
     let out = Command::new(&fsck).arg(&ours).output()?;
     let fsck_time = started.elapsed();
     if !out.status.success() {
-        bail!("fsck.erofs rejected our image: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "fsck.erofs rejected our image: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     let theirs = scratch.path().join("mkfs.erofs");
@@ -71,12 +77,18 @@ pub fn run() -> Result<()> {
     let out = Command::new(&mkfs).arg(&theirs).arg(&src).output()?;
     let mkfs_time = started.elapsed();
     if !out.status.success() {
-        bail!("mkfs.erofs failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "mkfs.erofs failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let mkfs_size = std::fs::metadata(&theirs)?.len();
 
     let rate = |d: Duration| data as f64 / MIB / d.as_secs_f64().max(1e-9);
-    println!("{:<28} {:>9} {:>10} {:>12}", "", "seconds", "MiB/s", "image MiB");
+    println!(
+        "{:<28} {:>9} {:>10} {:>12}",
+        "", "seconds", "MiB/s", "image MiB"
+    );
     let row = |name: &str, d: Duration, size: u64| {
         println!(
             "{name:<28} {:>9.2} {:>10.1} {:>12.1}",
@@ -86,7 +98,11 @@ pub fn run() -> Result<()> {
         );
     };
     row("cast-rootfs write", write_time, stats.bytes);
-    row("cast-rootfs import + write", import_time + write_time, stats.bytes);
+    row(
+        "cast-rootfs import + write",
+        import_time + write_time,
+        stats.bytes,
+    );
     row("mkfs.erofs (from the dir)", mkfs_time, mkfs_size);
     println!(
         "ratio cast/mkfs: time {:.2} (write only) / {:.2} (import + write), size {:.4}",
