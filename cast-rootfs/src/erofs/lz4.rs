@@ -19,7 +19,9 @@ const BLOCK: usize = BLOCK_SIZE as usize;
 /// Longest input one extent may hold (keeps random reads cheap).
 const MAX_EXTENT: usize = 64 * 1024;
 /// Search granularity for the input length that fits one block.
-const STEP: usize = 256;
+const STEP: usize = 32;
+/// Bound on compression probes per extent.
+const MAX_PROBES: usize = 10;
 
 /// One extent of a compressed file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,42 +168,52 @@ impl Compressed {
 
 /// Finds (about) the longest prefix of `data` whose LZ4 block fits 4096 bytes,
 /// starting from `guess`; returns its length and compressed size, or `None` when
-/// it would hold no more than a raw block. `out` holds the compressed bytes.
+/// it would hold barely more than a raw block. `out` holds the compressed bytes.
+///
+/// LZ4 output grows about linearly with input, so probes are placed by secant
+/// steps between the longest prefix known to fit and the shortest known not to,
+/// until they are [`STEP`] bytes apart (bounded number of probes).
 fn best_fit(data: &[u8], guess: usize, out: &mut [u8]) -> Option<(usize, usize)> {
-    let fits = |len: usize, out: &mut [u8]| {
-        let n =
-            lz4_flex::block::compress_into(&data[..len], out).expect("output sized for the input");
-        (n <= BLOCK).then_some(n)
+    let size = |len: usize, out: &mut [u8]| {
+        lz4_flex::block::compress_into(&data[..len], out).expect("output sized for the input")
     };
     let min = BLOCK + STEP;
     if data.len() < min {
         return None;
     }
-    // Largest length known to fit (with its compressed size), smallest known not to.
     let mut lo: Option<(usize, usize)> = None;
-    let mut hi = data.len() + 1;
+    let mut hi: Option<(usize, usize)> = None;
+    let mut best = [0u8; BLOCK];
     let mut probe = guess.clamp(min, data.len());
-    loop {
-        match fits(probe, out) {
-            Some(n) => lo = Some((probe, n)),
-            None => hi = probe,
+    for _ in 0..MAX_PROBES {
+        let n = size(probe, out);
+        if n <= BLOCK {
+            lo = Some((probe, n));
+            best[..n].copy_from_slice(&out[..n]);
+        } else {
+            hi = Some((probe, n));
         }
-        let low = lo.map_or(min - 1, |l| l.0);
-        if hi - low <= STEP {
+        let lo_len = lo.map_or(min - 1, |l| l.0);
+        let hi_len = hi.map_or(data.len() + 1, |h| h.0);
+        if hi_len - lo_len <= STEP || (lo.is_none() && probe == min) {
             break;
         }
-        probe = match lo {
-            // Nothing fits yet: step down from the guess.
-            None => (probe - probe / 8).max(min),
-            // No upper bound yet: step up.
-            Some(_) if hi > data.len() => (low + low / 8).min(data.len()),
-            // Bracketed: bisect.
-            Some(_) => low + (hi - low) / 2,
+        let (estimate, margin) = match (lo, hi) {
+            // Bracketed: secant, kept a little away from the ends so it never stalls.
+            (Some((l, ln)), Some((h, hn))) => {
+                (l + (BLOCK - ln) * (h - l) / (hn - ln).max(1), STEP / 4)
+            }
+            // Extrapolate, slightly past the estimate to get a bracket.
+            (Some((l, ln)), None) => (l * BLOCK / ln.max(1) + STEP, 1),
+            (None, Some((h, hn))) => ((h * BLOCK / hn).saturating_sub(STEP), 1),
+            (None, None) => unreachable!("one probe was made"),
         };
+        probe = estimate
+            .clamp(lo_len + margin, hi_len - margin)
+            .clamp(min, data.len());
     }
-    let (len, _) = lo?;
-    // Recompress the winner so `out` holds its bytes.
-    let n = fits(len, out)?;
+    let (len, n) = lo?;
+    out[..n].copy_from_slice(&best[..n]);
     Some((len, n))
 }
 
