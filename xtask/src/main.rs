@@ -5,8 +5,10 @@
 //! - `cargo xtask setup` installs the host tools the tests need and the kernel bundle.
 //! - `cargo xtask test [ARGS]` runs setup, then `cargo test --workspace [ARGS]`.
 //! - `cargo xtask bench boot` compares `cargo cast run` with raw QEMU.
+//! - `cargo xtask bench image` compares the EROFS writer with `mkfs.erofs`.
 
 mod bench_boot;
+mod bench_image;
 mod setup;
 
 use anyhow::{Context, Result};
@@ -54,6 +56,8 @@ enum Task {
 enum Bench {
     /// Boot + run `true` via `cargo cast run` vs raw QEMU with a minimal init.
     Boot(bench_boot::Args),
+    /// EROFS writer throughput, size and peak RSS vs mkfs.erofs.
+    Image,
 }
 
 fn main() -> Result<()> {
@@ -67,6 +71,7 @@ fn main() -> Result<()> {
         Task::Test { args } => setup::test(&args),
         Task::Bench { what } => match what {
             Bench::Boot(args) => bench_boot::run(args),
+            Bench::Image => bench_image::run(),
         },
     }
 }
