@@ -9,12 +9,15 @@
 use std::path::{Path, PathBuf};
 
 use parse_dockerfile as pd;
+
+mod convert;
+
+use convert::parser_error;
+pub(crate) use convert::Cx;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::diag::{Diagnostic, Location, Warning};
-use crate::flags::{self, Flags};
-use crate::words::{self, PairsError};
 
 /// Every instruction Docker knows, for hints.
 pub const INSTRUCTIONS: &[&str] = &[
@@ -247,207 +250,6 @@ impl Containerfile {
             syntax,
             instructions,
             warnings,
-        })
-    }
-}
-
-/// Turns a parser error into a located diagnostic with a hint.
-fn parser_error(path: &Path, text: &str, e: &pd::Error) -> Diagnostic {
-    let message = format!("{e:#}");
-    let (line, column) = if e.line() == 0 {
-        (1, 1)
-    } else {
-        (e.line(), e.column())
-    };
-    let location = Location {
-        file: path.to_owned(),
-        line,
-        column,
-    };
-    let diag = Diagnostic::new(location, message.clone());
-    if let Some(word) = message
-        .strip_prefix("unknown instruction '")
-        .and_then(|m| m.strip_suffix('\''))
-    {
-        return match words::nearest(word, INSTRUCTIONS) {
-            Some(best) => diag.with_hint(format!("did you mean {best}?")),
-            None => diag.with_hint(format!("valid instructions: {}", INSTRUCTIONS.join(", "))),
-        };
-    }
-    if message == "expected FROM" || message.starts_with("expected at least one FROM") {
-        let first = text.lines().position(|l| {
-            let l = l.trim();
-            !l.is_empty() && !l.starts_with('#')
-        });
-        let message = "a Containerfile must start with FROM (only ARG may come before it)";
-        return Diagnostic {
-            location: Location {
-                file: path.to_owned(),
-                line: if e.line() == 0 {
-                    first.map_or(1, |l| l + 1)
-                } else {
-                    line
-                },
-                column,
-            },
-            message: "missing FROM".to_owned(),
-            hint: Some(message.to_owned()),
-        };
-    }
-    if message.starts_with("invalid escape") {
-        return diag.with_hint("the escape directive accepts only `\\` or `` ` ``");
-    }
-    diag
-}
-
-/// Conversion context: the file, its text and the escape character.
-pub(crate) struct Cx<'a> {
-    path: &'a Path,
-    text: &'a str,
-    escape: char,
-}
-
-impl Cx<'_> {
-    fn loc(&self, offset: usize) -> Location {
-        Location::at(self.path, self.text, offset)
-    }
-
-    pub(crate) fn err(&self, offset: usize, message: impl Into<String>) -> Diagnostic {
-        Diagnostic::new(self.loc(offset), message)
-    }
-
-    fn command(&self, c: &pd::Command<'_>) -> Command {
-        match c {
-            pd::Command::Exec(args) => {
-                Command::Exec(args.value.iter().map(|s| s.value.to_string()).collect())
-            }
-            pd::Command::Shell(s) => {
-                Command::Shell(words::join_continuations(s.value, self.escape))
-            }
-            _ => Command::Exec(Vec::new()),
-        }
-    }
-
-    fn pairs(
-        &self,
-        at: usize,
-        kw: &str,
-        s: &pd::UnescapedString<'_>,
-    ) -> Result<Vec<(String, String)>, Diagnostic> {
-        words::name_values(&s.value, self.escape).map_err(|e| match e {
-            PairsError::MissingValue => self
-                .err(at, format!("{kw} needs a value"))
-                .with_hint(format!("write `{kw} name=value`")),
-            PairsError::NoEquals(w) => self
-                .err(s.span.start, format!("{kw}: can't find = in {w:?}"))
-                .with_hint("every word must be name=value; quote values with spaces"),
-        })
-    }
-
-    fn convert(&self, i: &pd::Instruction<'_>) -> Result<Instruction, Diagnostic> {
-        use pd::Instruction as I;
-        let (start, kind) = match i {
-            I::From(f) => {
-                let mut fl = Flags::new(self, "FROM", &f.options, &["platform"])?;
-                let platform = fl.value("platform");
-                let name = f.as_.as_ref().map(|(_, n)| n.value.to_string());
-                (
-                    f.from.span.start,
-                    InstructionKind::From(From {
-                        image: f.image.value.to_string(),
-                        platform,
-                        name,
-                    }),
-                )
-            }
-            I::Arg(a) => (
-                a.arg.span.start,
-                InstructionKind::Arg(words::arg_decls(&a.arguments.value, self.escape)),
-            ),
-            I::Env(e) => (
-                e.env.span.start,
-                InstructionKind::Env(self.pairs(e.env.span.start, "ENV", &e.arguments)?),
-            ),
-            I::Label(l) => (
-                l.label.span.start,
-                InstructionKind::Label(self.pairs(l.label.span.start, "LABEL", &l.arguments)?),
-            ),
-            I::Run(r) => (
-                r.run.span.start,
-                InstructionKind::Run(self.command(&r.arguments)),
-            ),
-            I::Cmd(c) => (
-                c.cmd.span.start,
-                InstructionKind::Cmd(self.command(&c.arguments)),
-            ),
-            I::Entrypoint(e) => (
-                e.entrypoint.span.start,
-                InstructionKind::Entrypoint(self.command(&e.arguments)),
-            ),
-            I::Shell(s) => (
-                s.shell.span.start,
-                InstructionKind::Shell(s.arguments.iter().map(|a| a.value.to_string()).collect()),
-            ),
-            I::Expose(e) => (
-                e.expose.span.start,
-                InstructionKind::Expose(e.arguments.iter().map(|a| a.value.to_string()).collect()),
-            ),
-            I::Copy(c) => (
-                c.copy.span.start,
-                InstructionKind::Copy(flags::copy_args(self, "COPY", &c.options, &c.src, &c.dest)?),
-            ),
-            I::Add(a) => (
-                a.add.span.start,
-                InstructionKind::Add(flags::copy_args(self, "ADD", &a.options, &a.src, &a.dest)?),
-            ),
-            I::Volume(v) => {
-                let list = match &v.arguments {
-                    pd::JsonOrStringArray::Json(a) => {
-                        a.value.iter().map(|s| s.value.to_string()).collect()
-                    }
-                    pd::JsonOrStringArray::String(a) => {
-                        a.iter().map(|s| s.value.to_string()).collect()
-                    }
-                };
-                (v.volume.span.start, InstructionKind::Volume(list))
-            }
-            I::User(u) => (
-                u.user.span.start,
-                InstructionKind::User(u.arguments.value.to_string()),
-            ),
-            I::Workdir(w) => (
-                w.workdir.span.start,
-                InstructionKind::Workdir(w.arguments.value.to_string()),
-            ),
-            I::Stopsignal(s) => (
-                s.stopsignal.span.start,
-                InstructionKind::Stopsignal(s.arguments.value.to_string()),
-            ),
-            I::Healthcheck(h) => (h.healthcheck.span.start, InstructionKind::Healthcheck),
-            I::Onbuild(o) => {
-                let inner = self.text[o.onbuild.span.end..].trim_start();
-                let line = inner.lines().next().unwrap_or_default().trim().to_owned();
-                (o.onbuild.span.start, InstructionKind::Onbuild(line))
-            }
-            I::Maintainer(m) => (
-                m.maintainer.span.start,
-                InstructionKind::Maintainer(m.name.value.to_string()),
-            ),
-            _ => {
-                // parse-dockerfile is non-exhaustive; a new variant is an instruction we do not know.
-                return Err(Diagnostic::new(
-                    Location {
-                        file: self.path.to_owned(),
-                        line: 1,
-                        column: 1,
-                    },
-                    "unsupported instruction",
-                ));
-            }
-        };
-        Ok(Instruction {
-            location: self.loc(start),
-            kind,
         })
     }
 }
