@@ -102,6 +102,14 @@ impl Warning {
         }
     }
 
+    /// `file:line:column: message`, without the `warning:` word.
+    pub fn short(&self) -> String {
+        match &self.location {
+            Some(location) => format!("{location}: {}", self.message),
+            None => self.message.clone(),
+        }
+    }
+
     /// A warning about the whole build.
     pub fn general(message: impl Into<String>) -> Self {
         Self {
