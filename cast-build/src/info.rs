@@ -281,14 +281,17 @@ impl Info {
             .iter()
             .zip(&self.stages)
             .map(|(r, s)| {
-                let mut line = String::new();
-                for (c, cell) in r.iter().enumerate() {
-                    let _ = write!(line, "{cell:<w$}  ", w = widths[c]);
-                }
+                let cells: Vec<String> = r
+                    .iter()
+                    .zip(&widths)
+                    .filter(|(_, w)| **w > 0)
+                    .map(|(cell, w)| format!("{cell:<w$}"))
+                    .collect();
+                let mut line = cells.join("  ").trim_end().to_owned();
                 if s.target {
-                    line.push_str("(target)");
+                    line.push_str("  (target)");
                 }
-                line.trim_end().to_owned()
+                line
             })
             .collect()
     }
