@@ -5,8 +5,8 @@
 //!
 //! The pieces, in the order a build uses them: [`containerfile`] (parsing),
 //! [`eval`] (ARG/ENV substitution, stages, run config, see [`stages`]),
-//! [`context`] and [`ignore`] (build context), [`info`] (the user-facing
-//! summary).
+//! [`context`] and [`ignore`] (build context), [`builder`] (applying COPY,
+//! ADD and WORKDIR to image trees), [`info`] (the user-facing summary).
 //!
 //! ```
 //! use std::path::Path;
@@ -20,6 +20,7 @@
 //! assert_eq!(rc.argv(), ["/app"]);
 //! ```
 
+pub mod builder;
 pub mod containerfile;
 pub mod context;
 pub mod diag;
@@ -32,6 +33,7 @@ pub mod stages;
 pub mod subst;
 mod words;
 
+pub use builder::{build, BaseTrees, BuildError, Built};
 pub use containerfile::{Containerfile, ParseError};
 pub use context::{BuildContext, ContextError, ResolveError};
 pub use diag::{Diagnostic, Location, Warning};
