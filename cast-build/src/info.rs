@@ -140,6 +140,7 @@ impl Info {
             })
             .collect();
         let mut stages = Vec::new();
+        let needed = plan.needed_stages();
         for (i, s) in plan.stages.iter().enumerate() {
             let base = match &s.base {
                 Base::Scratch => "scratch".to_owned(),
@@ -160,7 +161,11 @@ impl Info {
             }));
             for op in &s.ops {
                 if let Op::Run { location } = op {
-                    warnings.push(format!("{location}: RUN needs build VMs, not supported yet; a build will fail here"));
+                    warnings.push(if needed.contains(&i) {
+                        format!("{location}: RUN needs build VMs, not supported yet; a build will fail here")
+                    } else {
+                        format!("{location}: RUN is in a stage the target does not use; it is skipped")
+                    });
                 }
             }
         }

@@ -152,3 +152,23 @@ fn errors() {
         "DIR/Containerfile:1:1: unknown instruction 'FRM' (hint: did you mean FROM?)"
     );
 }
+
+#[test]
+fn run_in_an_unused_stage_is_only_noted() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("Containerfile"),
+        "FROM a AS tools\nRUN make\nFROM scratch\n",
+    )
+    .unwrap();
+    let i = info(dir.path(), &[]).unwrap();
+    let w: Vec<String> = i
+        .warnings
+        .iter()
+        .map(|w| w.replace(&dir.path().display().to_string(), "DIR"))
+        .collect();
+    assert_eq!(
+        w,
+        ["DIR/Containerfile:2:1: RUN is in a stage the target does not use; it is skipped"]
+    );
+}

@@ -281,3 +281,21 @@ fn read_errors_name_the_file() {
     let e = Containerfile::read(Path::new("/nonexistent/Containerfile")).unwrap_err();
     assert_eq!(e.to_string(), "cannot read /nonexistent/Containerfile");
 }
+
+#[test]
+fn more_hints() {
+    let cases = [
+        ("FROM a\nSHELL /bin/bash -c\n", "Containerfile:2:7: expected JSON array (hint: write the arguments as a JSON array, e.g. SHELL [\"/bin/sh\", \"-c\"])"),
+        ("FROM a AS\n", "Containerfile:1:8: expected AS (hint: write FROM image [AS name])"),
+        ("FROM a AS 1x\n", "Containerfile:1:11: invalid stage name \"1x\" (hint: stage names start with a letter and use letters, digits, '-', '_' and '.')"),
+        ("FROM a\nCMD\n", "Containerfile:2:1: CMD needs a command (hint: write CMD [\"program\", \"arg\"] or CMD [] to clear it)"),
+        ("FROM a\nHEALTHCHECK\n", "Containerfile:2:12: expected CMD or NONE (hint: write HEALTHCHECK CMD command, or HEALTHCHECK NONE)"),
+        ("FROM a\nONBUILD\n", "Containerfile:2:8: expected an instruction (hint: ONBUILD takes an instruction, e.g. ONBUILD COPY . /src)"),
+        ("FROM\n", "Containerfile:1:1: FROM instruction requires at least one argument"),
+        ("FROM a\nUSER\n", "Containerfile:2:1: USER instruction requires exactly one argument"),
+    ];
+    for (text, want) in cases {
+        assert_eq!(error(text), want, "{text:?}");
+    }
+    assert!(parse("FROM a AS Build-1.x_y\n").instructions.len() == 1);
+}

@@ -24,6 +24,10 @@ pub(super) fn parser_error(path: &Path, text: &str, e: &pd::Error) -> Diagnostic
         column,
     };
     let diag = Diagnostic::new(location, message.clone());
+    if message == "unknown instruction ''" {
+        return Diagnostic::new(diag.location, "expected an instruction")
+            .with_hint("ONBUILD takes an instruction, e.g. ONBUILD COPY . /src");
+    }
     if let Some(word) = message
         .strip_prefix("unknown instruction '")
         .and_then(|m| m.strip_suffix('\''))
@@ -53,10 +57,16 @@ pub(super) fn parser_error(path: &Path, text: &str, e: &pd::Error) -> Diagnostic
             hint: Some(message.to_owned()),
         };
     }
-    if message.starts_with("invalid escape") {
-        return diag.with_hint("the escape directive accepts only `\\` or `` ` ``");
-    }
-    diag
+    let hint = match message.as_str() {
+        m if m.starts_with("invalid escape") => "the escape directive accepts only `\\` or `` ` ``",
+        "expected JSON array" => {
+            "write the arguments as a JSON array, e.g. SHELL [\"/bin/sh\", \"-c\"]"
+        }
+        "expected AS" => "write FROM image [AS name]",
+        "expected CMD or NONE" => "write HEALTHCHECK CMD command, or HEALTHCHECK NONE",
+        _ => return diag,
+    };
+    diag.with_hint(hint)
 }
 
 /// Conversion context: the file, its text and the escape character.
@@ -110,6 +120,13 @@ impl Cx<'_> {
                 let mut fl = Flags::new(self, "FROM", &f.options, &["platform"])?;
                 let platform = fl.value("platform");
                 let name = f.as_.as_ref().map(|(_, n)| n.value.to_string());
+                if let Some((_, n)) = &f.as_ {
+                    if !valid_stage_name(&n.value) {
+                        return Err(self
+                            .err(n.span.start, format!("invalid stage name {:?}", n.value))
+                            .with_hint("stage names start with a letter and use letters, digits, '-', '_' and '.'"));
+                    }
+                }
                 (
                     f.from.span.start,
                     InstructionKind::From(From {
@@ -135,10 +152,15 @@ impl Cx<'_> {
                 r.run.span.start,
                 InstructionKind::Run(self.command(&r.arguments)),
             ),
-            I::Cmd(c) => (
-                c.cmd.span.start,
-                InstructionKind::Cmd(self.command(&c.arguments)),
-            ),
+            I::Cmd(c) => {
+                let command = self.command(&c.arguments);
+                if command == Command::Shell(String::new()) {
+                    return Err(self
+                        .err(c.cmd.span.start, "CMD needs a command")
+                        .with_hint("write CMD [\"program\", \"arg\"] or CMD [] to clear it"));
+                }
+                (c.cmd.span.start, InstructionKind::Cmd(command))
+            }
             I::Entrypoint(e) => (
                 e.entrypoint.span.start,
                 InstructionKind::Entrypoint(self.command(&e.arguments)),
@@ -209,4 +231,11 @@ impl Cx<'_> {
             kind,
         })
     }
+}
+
+/// Docker's rule for `AS name`: `^[a-z][a-z0-9-_.]*$`, case-insensitive.
+fn valid_stage_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
