@@ -138,6 +138,60 @@ pub enum BuildError {
     },
 }
 
+/// Why [`build_file`] failed: the step that failed, with its own error.
+#[derive(Debug, Error)]
+pub enum BuildFileError {
+    /// Finding or parsing the Containerfile.
+    #[error(transparent)]
+    Parse(#[from] crate::ParseError),
+    /// A missing Containerfile in a directory.
+    #[error(transparent)]
+    Find(#[from] crate::InfoError),
+    /// Evaluating it.
+    #[error(transparent)]
+    Eval(#[from] crate::EvalError),
+    /// Opening the build context.
+    #[error(transparent)]
+    Context(#[from] crate::ContextError),
+    /// Building.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+}
+
+/// Builds a Containerfile in one call: `path` is a file or a directory (its
+/// `Containerfile`, else `Dockerfile`); the context is `context_dir`, else the
+/// file's directory. Base images' configs and trees come from `images`. The
+/// Containerfile itself is listed in [`Built::context_files`].
+pub fn build_file<I: crate::BaseImages + BaseTrees>(
+    path: &std::path::Path,
+    context_dir: Option<&std::path::Path>,
+    options: &crate::EvalOptions,
+    images: &mut I,
+) -> Result<Built, BuildFileError> {
+    let file = crate::info::find_containerfile(path)?;
+    let containerfile = crate::Containerfile::read(&file)?;
+    let plan = crate::evaluate(&containerfile, options, images)?;
+    let dir = match context_dir {
+        Some(d) => d.to_owned(),
+        None => file.parent().map_or_else(
+            || PathBuf::from("."),
+            |p| {
+                if p.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    p.to_owned()
+                }
+            },
+        ),
+    };
+    let context = BuildContext::open(&dir)?;
+    let mut built = build(&plan, &context, images)?;
+    built
+        .context_files
+        .insert(file.canonicalize().unwrap_or(file));
+    Ok(built)
+}
+
 /// Builds the target of `plan` from `context`, getting base images from `bases`.
 pub fn build(
     plan: &Plan,

@@ -33,7 +33,7 @@ pub mod stages;
 pub mod subst;
 mod words;
 
-pub use builder::{build, BaseTrees, BuildError, Built};
+pub use builder::{build, build_file, BaseTrees, BuildError, BuildFileError, Built};
 pub use containerfile::{Containerfile, ParseError};
 pub use context::{BuildContext, ContextError, ResolveError};
 pub use diag::{Diagnostic, Location, Warning};

@@ -308,3 +308,42 @@ fn run_config_and_context_files_are_reported() {
         .collect();
     assert_eq!(used, [".containerignore", "a", "d", "d/b"]);
 }
+
+#[test]
+fn build_file_does_everything() {
+    struct Both;
+    impl cast_build::BaseImages for Both {
+        fn config(&mut self, image: &str, _: Option<&str>) -> Option<cast_build::RunConfig> {
+            (image == "base").then(|| cast_build::RunConfig {
+                user: Some("app".into()),
+                ..Default::default()
+            })
+        }
+    }
+    impl BaseTrees for Both {
+        fn tree(&mut self, image: &str, platform: Option<&str>) -> Result<ImageTree, BaseError> {
+            Images.tree(image, platform)
+        }
+    }
+    let dir = context(&[
+        (
+            "Dockerfile",
+            "FROM base\nCOPY --chown=app f /f\nCMD [\"/f\"]\n",
+        ),
+        ("f", "F"),
+    ]);
+    let b = cast_build::build_file(dir.path(), None, &EvalOptions::default(), &mut Both).unwrap();
+    assert_eq!(b.run_config.user.as_deref(), Some("app"));
+    assert_eq!(meta(&b.tree, "/f").0, 1000);
+    assert!(b
+        .context_files
+        .contains(&dir.path().canonicalize().unwrap().join("Dockerfile")));
+    let e = cast_build::build_file(
+        &dir.path().join("nope"),
+        None,
+        &EvalOptions::default(),
+        &mut Both,
+    )
+    .unwrap_err();
+    assert!(e.to_string().starts_with("cannot read "), "{e}");
+}
