@@ -45,6 +45,27 @@ pub fn expand_word(
         pos: 0,
         escape,
         env,
+        heredoc: false,
+    };
+    let mut out = Words::default();
+    lexer.process_until(None, &mut out)?;
+    Ok(out.joined)
+}
+
+/// Expands a heredoc body as a shell does for an unquoted delimiter: `$VAR`
+/// and `${...}` are expanded, quotes stay as they are, and the escape
+/// character only protects `$` and itself.
+pub fn expand_heredoc(
+    body: &str,
+    escape: char,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, SubstError> {
+    let mut lexer = Lexer {
+        chars: body.chars().collect(),
+        pos: 0,
+        escape,
+        env,
+        heredoc: true,
     };
     let mut out = Words::default();
     lexer.process_until(None, &mut out)?;
@@ -63,6 +84,7 @@ pub fn expand_words(
         pos: 0,
         escape,
         env,
+        heredoc: false,
     };
     let mut out = Words::default();
     lexer.process_until(None, &mut out)?;
@@ -117,6 +139,9 @@ struct Lexer<'a> {
     pos: usize,
     escape: char,
     env: &'a dyn Fn(&str) -> Option<String>,
+    /// Heredoc body: quotes are plain characters, escapes only protect `$`
+    /// and the escape character.
+    heredoc: bool,
 }
 
 impl Lexer<'_> {
@@ -138,6 +163,17 @@ impl Lexer<'_> {
             if Some(c) == stop {
                 self.pos += 1;
                 return Ok(true);
+            }
+            if self.heredoc && stop.is_none() && c != '$' {
+                self.pos += 1;
+                match self.peek() {
+                    Some(n) if c == self.escape && (n == '$' || n == self.escape) => {
+                        self.pos += 1;
+                        out.literal(n);
+                    }
+                    _ => out.literal(c),
+                }
+                continue;
             }
             match c {
                 '\'' => {

@@ -162,3 +162,19 @@ fn words_split_on_unquoted_whitespace() {
     assert_eq!(words("''"), [""]);
     assert!(words("$XXX").is_empty());
 }
+
+#[test]
+fn heredoc_bodies() {
+    use cast_build::subst::expand_heredoc;
+    let expand = |w: &str| expand_heredoc(w, '\\', &env).unwrap();
+    assert_eq!(
+        expand("cd \"$PWD\" && echo 'it''s' ${SHELL:-sh}\n"),
+        "cd \"/home\" && echo 'it''s' bash\n"
+    );
+    assert_eq!(
+        expand("price: \\$5, path: C:\\dir, \\\\ \\n\n"),
+        "price: $5, path: C:\\dir, \\ \\n\n"
+    );
+    assert_eq!(expand("${XXX:-\"q\"}"), "q");
+    assert!(expand_heredoc("${PWD", '\\', &env).is_err());
+}

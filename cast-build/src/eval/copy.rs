@@ -42,11 +42,12 @@ impl Evaluator<'_> {
                 Source::HereDoc {
                     content,
                     expand: true,
-                } => CopySource::Inline(self.word(
-                    loc,
-                    &escape_quotes(content, self.file.escape),
-                    scope,
-                )?),
+                } => CopySource::Inline(
+                    crate::subst::expand_heredoc(content, self.file.escape, &|n| scope.get(n))
+                        .map_err(|e| {
+                            Diagnostic::new(loc.clone(), format!("cannot expand the heredoc: {e}"))
+                        })?,
+                ),
                 Source::HereDoc {
                     content,
                     expand: false,
@@ -89,18 +90,6 @@ impl Evaluator<'_> {
             exclude: args.exclude.clone(),
         })
     }
-}
-
-/// Heredoc content is expanded like a double-quoted string minus the quotes.
-fn escape_quotes(content: &str, escape: char) -> String {
-    let mut out = String::with_capacity(content.len());
-    for c in content.chars() {
-        if c == '"' || c == '\'' {
-            out.push(escape);
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Joins `path` onto `base` (default `/`) and cleans `.` and `..`.
