@@ -12,6 +12,7 @@ use std::collections::HashMap;
 
 use super::dir::{DirEntry, DirLayout};
 use super::format::{self, align_up, file_type, InodeFields, BLOCK_SIZE, SLOT_SIZE};
+use super::pack::Packer;
 use super::{xattr, Options, WriteError};
 use crate::tree::{ImageTree, InodeId, Node, Timestamp};
 
@@ -181,36 +182,23 @@ pub(super) fn plan(tree: &ImageTree, options: &Options) -> Result<Plan, WriteErr
 }
 
 /// Assigns each inode its offset and decides inline tails; returns the metadata end.
+/// A tail is inlined whenever inode, xattrs and tail fit one block.
 fn place_inodes(inodes: &mut [Planned]) -> u64 {
-    let mut pos = format::SUPER_OFFSET + format::SUPER_SIZE;
+    let mut packer = Packer::new(format::SUPER_OFFSET + format::SUPER_SIZE);
     for p in inodes.iter_mut() {
         let meta = (p.fields.core_size() + p.xattrs.len()) as u64;
         let size = p.fields.size;
         let tail = size % BLOCK_SIZE;
-        let fits = |at: u64| (at + meta) % BLOCK_SIZE + tail <= BLOCK_SIZE;
-        let mut inline = false;
-        if tail > 0 && !matches!(p.data, Data::None) {
-            if fits(pos) {
-                inline = true;
-            } else {
-                let next = align_up(pos, BLOCK_SIZE);
-                if meta + tail <= BLOCK_SIZE && next - pos < BLOCK_SIZE - tail {
-                    pos = next;
-                    inline = true;
-                }
-            }
-        }
-        p.offset = pos;
-        if inline {
+        if tail > 0 && !matches!(p.data, Data::None) && meta + tail <= BLOCK_SIZE {
             p.fields.layout = format::LAYOUT_FLAT_INLINE;
             p.tail = tail;
             p.blocks = size / BLOCK_SIZE;
         } else {
             p.blocks = size.div_ceil(BLOCK_SIZE);
         }
-        pos = align_up(pos + meta + p.tail, SLOT_SIZE);
+        p.offset = packer.place(meta + p.tail);
     }
-    pos
+    packer.end()
 }
 
 fn dot(name: &str, target: usize) -> DirEntry {

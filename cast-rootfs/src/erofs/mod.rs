@@ -12,6 +12,7 @@
 mod dir;
 pub mod format;
 mod layout;
+mod pack;
 mod xattr;
 
 use std::fs::File;
@@ -98,7 +99,9 @@ pub fn write_image(
     w.pad_to(format::SUPER_OFFSET)?;
     w.put(&sb.encode())?;
     let mut buf = Vec::new();
-    for p in &plan.inodes {
+    let mut order: Vec<&layout::Planned> = plan.inodes.iter().collect();
+    order.sort_by_key(|p| p.offset);
+    for p in order {
         w.pad_to(p.offset)?;
         buf.clear();
         p.fields.encode(&mut buf);

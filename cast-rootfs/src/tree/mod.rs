@@ -8,6 +8,7 @@
 //! [`spill`]). Every path given to the tree is normalised inside the root and walked
 //! chroot-like (see [`path`]): no operation can reach the host filesystem.
 
+mod import;
 mod ops;
 pub mod path;
 pub mod spill;
@@ -15,6 +16,7 @@ mod walk;
 
 use std::collections::BTreeMap;
 
+pub use import::{ImportError, ImportOptions, ImportStats};
 pub use ops::{AddError, SetError};
 pub use path::PathError;
 pub use spill::{Content, SpillError};
