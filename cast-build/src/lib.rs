@@ -6,7 +6,7 @@
 //! The pieces, in the order a build uses them: [`containerfile`] (parsing),
 //! [`eval`] (ARG/ENV substitution, stages, run config, see [`stages`]),
 //! [`context`] and [`ignore`] (build context), [`builder`] (applying COPY,
-//! ADD and WORKDIR to image trees), [`info`] (the user-facing summary).
+//! ADD and WORKDIR to image trees), [`mod@info`] (the user-facing summary).
 //!
 //! ```
 //! use std::path::Path;
