@@ -222,8 +222,19 @@ pub fn build(
         };
         for op in &stage.ops {
             match op {
-                Op::Workdir { location, path } => {
-                    tree.mkdir_p(path, Metadata::default_dir())
+                Op::Workdir {
+                    location,
+                    path,
+                    user,
+                } => {
+                    let mut meta = Metadata::default_dir();
+                    if let Some(user) = user {
+                        (meta.uid, meta.gid) = owner::resolve_user(&tree, user).map_err(|m| {
+                            Diagnostic::new(location.clone(), format!("WORKDIR for USER {user}: {m}"))
+                                .with_hint("missing directories are created owned by the USER; add the user to /etc/passwd or use numeric ids")
+                        })?;
+                    }
+                    tree.mkdir_p(path, meta)
                         .map_err(|source| BuildError::Tree {
                             location: Some(location.clone()),
                             path: path.into(),

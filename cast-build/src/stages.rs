@@ -77,12 +77,15 @@ pub enum Base {
 pub enum Op {
     /// COPY or ADD.
     Copy(CopyOp),
-    /// WORKDIR: the directory must exist.
+    /// WORKDIR: the directory must exist; BuildKit creates missing
+    /// directories owned by the USER in effect.
     Workdir {
         /// Where the instruction is.
         location: Location,
         /// Absolute path.
         path: String,
+        /// The USER at that point, if any.
+        user: Option<String>,
     },
     /// RUN: not supported; kept so a build can refuse it precisely.
     Run {

@@ -347,3 +347,20 @@ fn build_file_does_everything() {
     .unwrap_err();
     assert!(e.to_string().starts_with("cannot read "), "{e}");
 }
+
+#[test]
+fn workdir_is_created_for_the_user() {
+    let dir = context(&[]);
+    let t = built(dir.path(), "FROM base\nWORKDIR /root-owned\nUSER app\nWORKDIR /home/app/work\nUSER 7:staff\nWORKDIR /seven\nUSER 1000\nWORKDIR /root-owned\n");
+    assert_eq!(
+        meta(&t, "/root-owned"),
+        (0, 0, 0o755),
+        "existing directories keep their owner"
+    );
+    assert_eq!(meta(&t, "/home/app/work"), (1000, 1000, 0o755));
+    assert_eq!(meta(&t, "/seven"), (7, 50, 0o755));
+    let e = try_build(dir.path(), "FROM scratch\nUSER nobody\nWORKDIR /w\n").unwrap_err();
+    assert_eq!(e.to_string(), "Containerfile:3:1: WORKDIR for USER nobody: unable to find user nobody: no matching entries in /etc/passwd (hint: missing directories are created owned by the USER; add the user to /etc/passwd or use numeric ids)");
+    let t = built(dir.path(), "FROM scratch\nUSER 5\nWORKDIR /w\n");
+    assert_eq!(meta(&t, "/w"), (5, 0, 0o755));
+}

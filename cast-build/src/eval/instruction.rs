@@ -256,6 +256,7 @@ impl Evaluator<'_> {
                 st.stage.ops.push(Op::Workdir {
                     location: loc.clone(),
                     path,
+                    user: rc.user.clone(),
                 });
             }
             InstructionKind::Stopsignal(s) => {
