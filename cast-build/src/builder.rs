@@ -71,6 +71,17 @@ pub struct Built {
     pub context_files: BTreeSet<PathBuf>,
 }
 
+impl Built {
+    /// `cargo:rerun-if-changed=PATH` lines for a build script, one per context
+    /// file or directory used.
+    pub fn rerun_if_changed(&self) -> Vec<String> {
+        self.context_files
+            .iter()
+            .map(|p| format!("cargo:rerun-if-changed={}", p.display()))
+            .collect()
+    }
+}
+
 /// Why a build failed.
 #[derive(Debug, Error)]
 pub enum BuildError {

@@ -307,6 +307,11 @@ fn run_config_and_context_files_are_reported() {
         .map(|p| p.strip_prefix(&root).unwrap().display().to_string())
         .collect();
     assert_eq!(used, [".containerignore", "a", "d", "d/b"]);
+    let lines = b.rerun_if_changed();
+    assert_eq!(
+        lines[1],
+        format!("cargo:rerun-if-changed={}", root.join("a").display())
+    );
 }
 
 #[test]
