@@ -56,6 +56,8 @@ pub struct ImageConfig {
     pub stop_signal: String,
     /// `Volumes` keys.
     pub volumes: Vec<String>,
+    /// Docker's `Shell` (empty means unset).
+    pub shell: Vec<String>,
 }
 
 impl RunConfig {
@@ -83,6 +85,7 @@ impl RunConfig {
             .collect();
         rc.stop_signal = non_empty(c.stop_signal);
         rc.volumes = c.volumes.into_iter().collect();
+        rc.shell = (!c.shell.is_empty()).then_some(c.shell);
         rc
     }
 

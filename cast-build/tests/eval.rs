@@ -277,3 +277,31 @@ fn run_config_round_trips_through_json() {
     let json = serde_json::to_string(&rc).unwrap();
     assert_eq!(serde_json::from_str::<RunConfig>(&json).unwrap(), rc);
 }
+
+#[test]
+fn image_config_conversion() {
+    let rc = RunConfig::from_image_config(ImageConfig {
+        env: vec!["A=1".into(), "B".into(), "A=2".into()],
+        user: String::new(),
+        working_dir: "/w".into(),
+        exposed_ports: vec!["80/tcp".into(), "bad".into(), "53/udp".into()],
+        stop_signal: "SIGQUIT".into(),
+        volumes: vec!["/v".into()],
+        shell: vec!["/bin/bash".into(), "-c".into()],
+        ..ImageConfig::default()
+    });
+    assert_eq!(
+        rc.env,
+        [("A".into(), "2".into()), ("B".into(), String::new())]
+    );
+    assert_eq!(
+        (rc.user.as_deref(), rc.workdir.as_deref()),
+        (None, Some("/w"))
+    );
+    assert_eq!(rc.exposed_ports.len(), 2);
+    assert_eq!(rc.stop_signal.as_deref(), Some("SIGQUIT"));
+    assert_eq!(cast_build::runconfig::signal_number("SIGQUIT"), Some(3));
+    assert_eq!(cast_build::runconfig::signal_number("rtmax-1"), Some(63));
+    assert_eq!(cast_build::runconfig::signal_number("65"), None);
+    assert_eq!(rc.shell_or_default(), ["/bin/bash", "-c"]);
+}
