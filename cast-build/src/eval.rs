@@ -1,0 +1,227 @@
+//! Evaluating a Containerfile without a filesystem: ARG/ENV substitution,
+//! build-arg overrides, multi-stage bases and the per-stage [`RunConfig`].
+//!
+//! Docker's scoping is followed: ARGs before the first FROM are visible only in
+//! FROM lines unless a stage redeclares them; ENV wins over ARG of the same
+//! name; ENV pairs on one line all see the environment from before the line;
+//! ENTRYPOINT drops a CMD inherited from the base unless this stage set CMD.
+//! Base image configs come from a caller-supplied [`BaseImages`]; without one
+//! (as for `cargo cast info`), images contribute nothing and the stage says so.
+
+use thiserror::Error;
+
+use crate::containerfile::{Containerfile, InstructionKind};
+use crate::diag::{Diagnostic, Warning};
+use crate::runconfig::RunConfig;
+use crate::stages::{ArgValue, Base, Plan, Stage};
+
+/// Why a Containerfile could not be evaluated.
+#[derive(Debug, Error)]
+pub enum EvalError {
+    /// An instruction's value is invalid (bad substitution, port, signal...).
+    #[error(transparent)]
+    Instruction(#[from] Diagnostic),
+    /// `--target` names no stage.
+    #[error("no stage named {target:?} (stages: {available})")]
+    UnknownTarget {
+        /// The requested target.
+        target: String,
+        /// The stage names there are.
+        available: String,
+    },
+}
+
+/// Supplies the config of base images (the OCI crate implements this).
+pub trait BaseImages {
+    /// The config of `image` for `platform`, or `None` if unknown.
+    fn config(&mut self, image: &str, platform: Option<&str>) -> Option<RunConfig>;
+}
+
+/// A [`BaseImages`] that knows nothing: images contribute no config.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoBaseImages;
+
+impl BaseImages for NoBaseImages {
+    fn config(&mut self, _image: &str, _platform: Option<&str>) -> Option<RunConfig> {
+        None
+    }
+}
+
+/// Inputs to evaluation besides the file.
+#[derive(Debug, Default, Clone)]
+pub struct EvalOptions {
+    /// `--build-arg NAME=value` overrides.
+    pub build_args: Vec<(String, String)>,
+    /// Stage to build (name or index); the last stage when `None`.
+    pub target: Option<String>,
+}
+
+/// The platform arguments BuildKit predefines, for the host architecture.
+fn builtin_args() -> Vec<(String, String)> {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "riscv64" => "riscv64",
+        "powerpc64" => "ppc64le",
+        "s390x" => "s390x",
+        other => other,
+    };
+    let platform = format!("linux/{arch}");
+    let mut v = Vec::new();
+    for prefix in ["TARGET", "BUILD"] {
+        v.push((format!("{prefix}PLATFORM"), platform.clone()));
+        v.push((format!("{prefix}OS"), "linux".to_owned()));
+        v.push((format!("{prefix}ARCH"), arch.to_owned()));
+        v.push((format!("{prefix}VARIANT"), String::new()));
+    }
+    v
+}
+
+/// Variables visible to substitution: ENV first, then ARGs.
+pub(crate) struct Scope<'a> {
+    pub(crate) env: &'a [(String, String)],
+    pub(crate) args: &'a [(String, Option<String>)],
+}
+
+impl Scope<'_> {
+    pub(crate) fn get(&self, name: &str) -> Option<String> {
+        if let Some((_, v)) = self.env.iter().find(|(k, _)| k == name) {
+            return Some(v.clone());
+        }
+        self.args
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.clone())
+    }
+}
+
+mod copy;
+mod instruction;
+
+pub use copy::resolve_path;
+use instruction::{find_stage, Evaluator, StageState};
+
+/// Evaluates `file` into a [`Plan`].
+pub fn evaluate(
+    file: &Containerfile,
+    options: &EvalOptions,
+    bases: &mut dyn BaseImages,
+) -> Result<Plan, EvalError> {
+    let mut ev = Evaluator {
+        file,
+        options,
+        used_args: Vec::new(),
+        warnings: file.warnings.clone(),
+    };
+    let builtins = builtin_args();
+    // Global scope: builtins, then ARGs before the first FROM.
+    let mut global: Vec<(String, Option<String>)> = builtins
+        .iter()
+        .map(|(k, v)| (k.clone(), Some(v.clone())))
+        .collect();
+    let mut global_args = Vec::new();
+    let mut stages: Vec<Stage> = Vec::new();
+    let mut current: Option<StageState> = None;
+    for ins in &file.instructions {
+        let loc = &ins.location;
+        match &ins.kind {
+            InstructionKind::Arg(decls) if current.is_none() => {
+                for (name, default) in decls {
+                    let value = ev.arg_value(loc, name, default.as_deref(), &[], &global, &[])?;
+                    global.push((name.clone(), value.clone()));
+                    global_args.push(ArgValue {
+                        name: name.clone(),
+                        default: default.clone(),
+                        value,
+                    });
+                }
+            }
+            InstructionKind::From(from) => {
+                if let Some(state) = current.take() {
+                    stages.push(state.finish());
+                }
+                let scope = Scope {
+                    env: &[],
+                    args: &global,
+                };
+                let image = ev.word(loc, &from.image, &scope)?;
+                if image.is_empty() {
+                    return Err(Diagnostic::new(loc.clone(), "FROM has an empty image name")
+                        .with_hint("check the ARG used in FROM has a value")
+                        .into());
+                }
+                let platform = from
+                    .platform
+                    .as_ref()
+                    .map(|p| ev.word(loc, p, &scope))
+                    .transpose()?;
+                let lower = image.to_ascii_lowercase();
+                let (base, run_config, known) = if let Some(prev) = stages
+                    .iter()
+                    .find(|s| s.name.as_deref() == Some(lower.as_str()))
+                {
+                    (Base::Stage(prev.index), prev.run_config.clone(), true)
+                } else if lower == "scratch" {
+                    (Base::Scratch, RunConfig::default(), true)
+                } else {
+                    match bases.config(&image, platform.as_deref()) {
+                        Some(rc) => (Base::Image(image), rc, true),
+                        None => (Base::Image(image), RunConfig::default(), false),
+                    }
+                };
+                let stage = Stage {
+                    index: stages.len(),
+                    name: from.name.as_ref().map(|n| n.to_ascii_lowercase()),
+                    base,
+                    platform,
+                    location: loc.clone(),
+                    base_config_known: known,
+                    args: Vec::new(),
+                    run_config,
+                    ops: Vec::new(),
+                };
+                current = Some(StageState {
+                    stage,
+                    args: Vec::new(),
+                    cmd_set: false,
+                });
+            }
+            kind => {
+                let Some(state) = current.as_mut() else {
+                    return Err(Diagnostic::new(loc.clone(), "missing FROM").into());
+                };
+                ev.instruction(state, loc, kind, &global, &builtins, &stages)?;
+            }
+        }
+    }
+    if let Some(state) = current.take() {
+        stages.push(state.finish());
+    }
+    let target = match &options.target {
+        None => stages.len() - 1,
+        Some(t) => {
+            find_stage(&stages, t, stages.len()).ok_or_else(|| EvalError::UnknownTarget {
+                target: t.clone(),
+                available: stages
+                    .iter()
+                    .filter_map(|s| s.name.clone())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?
+        }
+    };
+    for (name, _) in &options.build_args {
+        if !ev.used_args.contains(name) && !builtins.iter().any(|(b, _)| b == name) {
+            ev.warnings.push(Warning::general(format!(
+                "build argument {name} was not consumed by any ARG"
+            )));
+        }
+    }
+    Ok(Plan {
+        stages,
+        target,
+        global_args,
+        warnings: ev.warnings,
+    })
+}

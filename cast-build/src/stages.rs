@@ -1,0 +1,193 @@
+//! The stage model: what evaluation produces and a build consumes.
+//!
+//! A [`Plan`] lists the stages of a Containerfile with every value expanded:
+//! each [`Stage`] knows its base, its final [`RunConfig`] and the filesystem
+//! operations ([`Op`]) a build applies in order. RUN is kept as an operation so
+//! that a build refuses it at its location ([`Plan::check_buildable`]) while
+//! `cargo cast info` can still describe the file.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::diag::{Diagnostic, Location, Warning};
+use crate::runconfig::RunConfig;
+
+/// All stages, the chosen target and what evaluation noticed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Stages in file order.
+    pub stages: Vec<Stage>,
+    /// Index of the target stage (the last one unless a target was named).
+    pub target: usize,
+    /// ARGs declared before the first FROM, with their values.
+    pub global_args: Vec<ArgValue>,
+    /// Warnings from parsing and evaluation.
+    pub warnings: Vec<Warning>,
+}
+
+/// An ARG and the value it ended up with (`None`: declared without a value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArgValue {
+    /// Name.
+    pub name: String,
+    /// Default as written, unexpanded.
+    pub default: Option<String>,
+    /// Value after build-arg overrides and expansion.
+    pub value: Option<String>,
+}
+
+/// One `FROM` section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stage {
+    /// Position in the file, from 0.
+    pub index: usize,
+    /// `AS name`, lower-cased as Docker does.
+    pub name: Option<String>,
+    /// What the stage starts from.
+    pub base: Base,
+    /// `--platform`, expanded.
+    pub platform: Option<String>,
+    /// Where the FROM is.
+    pub location: Location,
+    /// Whether the base image's config was known when evaluating (false for
+    /// images when no resolver was given: the run config then lacks what the
+    /// image would have contributed).
+    pub base_config_known: bool,
+    /// ARGs declared in the stage.
+    pub args: Vec<ArgValue>,
+    /// The run config after the last instruction.
+    pub run_config: RunConfig,
+    /// Filesystem operations in order.
+    pub ops: Vec<Op>,
+}
+
+/// What a stage starts from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Base {
+    /// `FROM scratch`: nothing.
+    Scratch,
+    /// An earlier stage, by index.
+    Stage(usize),
+    /// An image reference, expanded.
+    Image(String),
+}
+
+/// A filesystem operation of a stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    /// COPY or ADD.
+    Copy(CopyOp),
+    /// WORKDIR: the directory must exist; BuildKit creates missing
+    /// directories owned by the USER in effect.
+    Workdir {
+        /// Where the instruction is.
+        location: Location,
+        /// Absolute path.
+        path: String,
+        /// The USER at that point, if any.
+        user: Option<String>,
+    },
+    /// RUN: not supported; kept so a build can refuse it precisely.
+    Run {
+        /// Where the instruction is.
+        location: Location,
+    },
+}
+
+/// Where COPY --from takes its files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CopyFrom {
+    /// The build context (no `--from`).
+    Context,
+    /// An earlier stage.
+    Stage(usize),
+    /// An image reference.
+    Image(String),
+}
+
+/// A COPY or ADD source after expansion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CopySource {
+    /// A path or glob, relative to the context or the `--from` root.
+    Path(String),
+    /// Inline content from a heredoc.
+    Inline(String),
+}
+
+/// A COPY or ADD after expansion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyOp {
+    /// Where the instruction is.
+    pub location: Location,
+    /// ADD (extracts local archives) rather than COPY.
+    pub add: bool,
+    /// Where the sources are.
+    pub from: CopyFrom,
+    /// Sources, at least one.
+    pub sources: Vec<CopySource>,
+    /// Destination, absolute; a trailing `/` means "into this directory".
+    pub dest: String,
+    /// `--chown` value (`user[:group]`, names or ids).
+    pub chown: Option<String>,
+    /// `--chmod` mode bits.
+    pub chmod: Option<u32>,
+    /// `--exclude` patterns.
+    pub exclude: Vec<String>,
+}
+
+/// Why a plan cannot be built.
+#[derive(Debug, Error)]
+pub enum BuildableError {
+    /// A RUN in a stage the target needs.
+    #[error("{0}")]
+    Run(Diagnostic),
+}
+
+impl Plan {
+    /// The target stage.
+    pub fn target_stage(&self) -> &Stage {
+        &self.stages[self.target]
+    }
+
+    /// Indices of the stages the target needs, the target last.
+    pub fn needed_stages(&self) -> Vec<usize> {
+        let mut needed = vec![false; self.stages.len()];
+        let mut todo = vec![self.target];
+        while let Some(i) = todo.pop() {
+            if std::mem::replace(&mut needed[i], true) {
+                continue;
+            }
+            let stage = &self.stages[i];
+            if let Base::Stage(b) = stage.base {
+                todo.push(b);
+            }
+            for op in &stage.ops {
+                if let Op::Copy(CopyOp {
+                    from: CopyFrom::Stage(s),
+                    ..
+                }) = op
+                {
+                    todo.push(*s);
+                }
+            }
+        }
+        (0..self.stages.len()).filter(|i| needed[*i]).collect()
+    }
+
+    /// Refuses what a build cannot do yet: RUN in a needed stage.
+    pub fn check_buildable(&self) -> Result<(), BuildableError> {
+        for i in self.needed_stages() {
+            for op in &self.stages[i].ops {
+                if let Op::Run { location } = op {
+                    return Err(BuildableError::Run(
+                        Diagnostic::new(location.clone(), "RUN needs build VMs, not supported yet")
+                            .with_hint(
+                                "do the work in build.rs or before the build and COPY the result",
+                            ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}

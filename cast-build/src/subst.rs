@@ -1,0 +1,329 @@
+//! Variable substitution with Docker's rules (BuildKit's `shell.Lex`).
+//!
+//! A word is scanned once: single quotes keep everything literal, double quotes
+//! allow `$` expansion and escape only `"`, `$` and the escape character, and
+//! outside quotes the escape character makes the next character literal. `$VAR`,
+//! `${VAR}`, `${VAR:-word}`, `${VAR-word}`, `${VAR:+word}`, `${VAR+word}`,
+//! `${VAR:?msg}` and `${VAR?msg}` are supported; the `word` part is itself
+//! expanded. Unset variables expand to nothing. Quotes are removed.
+
+use thiserror::Error;
+
+/// Why a word could not be expanded.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum SubstError {
+    /// A quote was opened and never closed.
+    #[error("unterminated {0} quote")]
+    UnterminatedQuote(&'static str),
+    /// `${` without its `}`.
+    #[error("syntax error: missing '}}'")]
+    MissingBrace,
+    /// `${}`, `${:x}` and the like.
+    #[error("syntax error: bad substitution")]
+    BadSubstitution,
+    /// A modifier other than `-`, `+`, `?` (with or without `:`).
+    #[error("unsupported modifier ({0}) in substitution")]
+    UnsupportedModifier(char),
+    /// `${VAR?msg}` / `${VAR:?msg}` on an unset (or empty) variable.
+    #[error("{name}: {message}")]
+    Required {
+        /// The variable.
+        name: String,
+        /// The user's message or Docker's default.
+        message: String,
+    },
+}
+
+/// Expands one word: the result is a single string, quotes removed.
+pub fn expand_word(
+    word: &str,
+    escape: char,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, SubstError> {
+    let mut lexer = Lexer {
+        chars: word.chars().collect(),
+        pos: 0,
+        escape,
+        env,
+        heredoc: false,
+    };
+    let mut out = Words::default();
+    lexer.process_until(None, &mut out)?;
+    Ok(out.joined)
+}
+
+/// Expands a heredoc body as a shell does for an unquoted delimiter: `$VAR`
+/// and `${...}` are expanded, quotes stay as they are, and the escape
+/// character only protects `$` and itself.
+pub fn expand_heredoc(
+    body: &str,
+    escape: char,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, SubstError> {
+    let mut lexer = Lexer {
+        chars: body.chars().collect(),
+        pos: 0,
+        escape,
+        env,
+        heredoc: true,
+    };
+    let mut out = Words::default();
+    lexer.process_until(None, &mut out)?;
+    Ok(out.joined)
+}
+
+/// Expands a word and splits the result on unquoted whitespace (also whitespace
+/// that came from an unquoted expansion), like `EXPOSE $PORTS` needs.
+pub fn expand_words(
+    word: &str,
+    escape: char,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<String>, SubstError> {
+    let mut lexer = Lexer {
+        chars: word.chars().collect(),
+        pos: 0,
+        escape,
+        env,
+        heredoc: false,
+    };
+    let mut out = Words::default();
+    lexer.process_until(None, &mut out)?;
+    out.finish_word();
+    Ok(out.words)
+}
+
+/// The result being built: the joined string and the whitespace-split words.
+#[derive(Default)]
+struct Words {
+    joined: String,
+    words: Vec<String>,
+    current: String,
+    in_word: bool,
+}
+
+impl Words {
+    /// A character that never splits (quoted or escaped).
+    fn literal(&mut self, c: char) {
+        self.joined.push(c);
+        self.current.push(c);
+        self.in_word = true;
+    }
+
+    /// A character outside quotes: whitespace ends the current word.
+    fn unquoted(&mut self, c: char) {
+        self.joined.push(c);
+        if c.is_whitespace() {
+            self.finish_word();
+        } else {
+            self.current.push(c);
+            self.in_word = true;
+        }
+    }
+
+    fn quoted_str(&mut self, s: &str) {
+        s.chars().for_each(|c| self.literal(c));
+        // An empty quoted string still makes a word: `""`.
+        self.in_word = true;
+    }
+
+    fn finish_word(&mut self) {
+        if self.in_word {
+            self.words.push(std::mem::take(&mut self.current));
+            self.in_word = false;
+        }
+    }
+}
+
+struct Lexer<'a> {
+    chars: Vec<char>,
+    pos: usize,
+    escape: char,
+    env: &'a dyn Fn(&str) -> Option<String>,
+    /// Heredoc body: quotes are plain characters, escapes only protect `$`
+    /// and the escape character.
+    heredoc: bool,
+}
+
+impl Lexer<'_> {
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.pos).copied()
+    }
+
+    fn next(&mut self) -> Option<char> {
+        let c = self.peek();
+        if c.is_some() {
+            self.pos += 1;
+        }
+        c
+    }
+
+    /// Processes until `stop` (consumed) or the end; returns whether `stop` was seen.
+    fn process_until(&mut self, stop: Option<char>, out: &mut Words) -> Result<bool, SubstError> {
+        while let Some(c) = self.peek() {
+            if Some(c) == stop {
+                self.pos += 1;
+                return Ok(true);
+            }
+            if self.heredoc && stop.is_none() && c != '$' {
+                self.pos += 1;
+                match self.peek() {
+                    Some(n) if c == self.escape && (n == '$' || n == self.escape) => {
+                        self.pos += 1;
+                        out.literal(n);
+                    }
+                    _ => out.literal(c),
+                }
+                continue;
+            }
+            match c {
+                '\'' => {
+                    let s = self.single_quoted()?;
+                    out.quoted_str(&s);
+                }
+                '"' => {
+                    let s = self.double_quoted()?;
+                    out.quoted_str(&s);
+                }
+                '$' => {
+                    let value = self.dollar()?;
+                    value.chars().for_each(|c| out.unquoted(c));
+                }
+                _ => {
+                    self.pos += 1;
+                    if c == self.escape {
+                        match self.next() {
+                            Some(n) => out.literal(n),
+                            None => break,
+                        }
+                    } else {
+                        out.unquoted(c);
+                    }
+                }
+            }
+        }
+        Ok(stop.is_none())
+    }
+
+    fn single_quoted(&mut self) -> Result<String, SubstError> {
+        self.pos += 1;
+        let mut s = String::new();
+        loop {
+            match self.next() {
+                None => return Err(SubstError::UnterminatedQuote("single")),
+                Some('\'') => return Ok(s),
+                Some(c) => s.push(c),
+            }
+        }
+    }
+
+    fn double_quoted(&mut self) -> Result<String, SubstError> {
+        self.pos += 1;
+        let mut s = String::new();
+        loop {
+            match self.peek() {
+                None => return Err(SubstError::UnterminatedQuote("double")),
+                Some('"') => {
+                    self.pos += 1;
+                    return Ok(s);
+                }
+                Some('$') => s.push_str(&self.dollar()?),
+                Some(c) => {
+                    self.pos += 1;
+                    if c == self.escape {
+                        match self.peek() {
+                            None => continue,
+                            Some(n) if n == '"' || n == '$' || n == self.escape => {
+                                self.pos += 1;
+                                s.push(n);
+                                continue;
+                            }
+                            Some(_) => {}
+                        }
+                    }
+                    s.push(c);
+                }
+            }
+        }
+    }
+
+    fn lookup(&self, name: &str) -> Option<String> {
+        (self.env)(name)
+    }
+
+    fn dollar(&mut self) -> Result<String, SubstError> {
+        self.pos += 1;
+        if self.peek() != Some('{') {
+            let name = self.name();
+            if name.is_empty() {
+                return Ok("$".to_owned());
+            }
+            return Ok(self.lookup(&name).unwrap_or_default());
+        }
+        self.pos += 1;
+        match self.peek() {
+            None => return Err(SubstError::MissingBrace),
+            Some('{' | '}' | ':') => return Err(SubstError::BadSubstitution),
+            Some(_) => {}
+        }
+        let name = self.name();
+        let value = self.lookup(&name);
+        let (colon, modifier) = match self.next() {
+            None => return Err(SubstError::MissingBrace),
+            Some('}') => return Ok(value.unwrap_or_default()),
+            Some(':') => (true, self.next().ok_or(SubstError::MissingBrace)?),
+            Some(c) => (false, c),
+        };
+        if !matches!(modifier, '-' | '+' | '?') {
+            return Err(SubstError::UnsupportedModifier(modifier));
+        }
+        let mut inner = Words::default();
+        if !self.process_until(Some('}'), &mut inner)? {
+            return Err(SubstError::MissingBrace);
+        }
+        let word = inner.joined;
+        // With ':' an empty value counts as unset.
+        let set = match &value {
+            Some(v) => !colon || !v.is_empty(),
+            None => false,
+        };
+        match modifier {
+            '-' => Ok(if set { value.unwrap_or_default() } else { word }),
+            '+' => Ok(if set { word } else { String::new() }),
+            _ if set => Ok(value.unwrap_or_default()),
+            _ => {
+                let message = if !word.is_empty() {
+                    word
+                } else if value.is_some() {
+                    "is not allowed to be empty".to_owned()
+                } else {
+                    "is not allowed to be unset".to_owned()
+                };
+                Err(SubstError::Required { name, message })
+            }
+        }
+    }
+
+    /// A variable name: digits only, one special parameter, or `[A-Za-z0-9_]+`.
+    fn name(&mut self) -> String {
+        let mut name = String::new();
+        if let Some(c) = self.peek() {
+            if c.is_ascii_digit() {
+                while let Some(d) = self.peek().filter(char::is_ascii_digit) {
+                    self.pos += 1;
+                    name.push(d);
+                }
+                return name;
+            }
+            if matches!(c, '@' | '*' | '#' | '?' | '-' | '$' | '!') {
+                self.pos += 1;
+                name.push(c);
+                return name;
+            }
+        }
+        while let Some(c) = self.peek().filter(|c| c.is_alphanumeric() || *c == '_') {
+            self.pos += 1;
+            name.push(c);
+        }
+        name
+    }
+}
