@@ -60,6 +60,22 @@ fn base_layer() -> Layer {
         ("uid", b"4000000"),
     ]);
     l.file("usr/bin/ping", b"ping");
+    // A PAX `path` and `linkpath` longer than the ustar fields.
+    let pax_path = format!("pax/{}/file", "p".repeat(150));
+    let pax_link = format!("pax/{}/link", "q".repeat(150));
+    l.pax(&[("path", pax_path.as_bytes())]);
+    l.raw("pax/short-name", EntryType::Regular, 0o600, "", b"pax");
+    l.pax(&[
+        ("path", pax_link.as_bytes()),
+        ("linkpath", pax_path.as_bytes()),
+    ]);
+    l.raw(
+        "pax/short-link",
+        EntryType::Link,
+        0o600,
+        "pax/short-name",
+        b"",
+    );
     l
 }
 
@@ -97,6 +113,14 @@ fn every_entry_type_and_metadata() {
     assert_eq!(ping.meta.xattrs[&b"user.mime"[..]], b"text/plain");
     let long = format!("/deep/{}/{}", "d".repeat(120), "f".repeat(200));
     assert_eq!(read(&tree, &long), "long name");
+    let pax_path = format!("/pax/{}/file", "p".repeat(150));
+    let pax_link = format!("/pax/{}/link", "q".repeat(150));
+    assert_eq!(read(&tree, &pax_path), "pax");
+    assert_eq!(
+        tree.lookup(&pax_link).unwrap(),
+        tree.lookup(&pax_path).unwrap()
+    );
+    assert!(!tree.exists("/pax/short-name"));
     let (_d, img) = write_and_fsck(&tree, &Options::default());
     let m = mount(&img);
     compare(&tree, m.path(), ALL);
