@@ -253,13 +253,9 @@ impl Session<'_> {
     /// Explains a VM that ended without an exit report.
     fn vm_died(&self, status: i32) -> RunError {
         let console = self.console.text();
-        if let Some(at) = console.find("Kernel panic") {
-            let from = console[..at].rfind('\n').map_or(0, |i| i + 1);
-            return RunError::GuestPanic(
-                indent_tail(&console[from..], 12)
-                    .trim_start_matches('\n')
-                    .to_owned(),
-            );
+        if let Some(line) = console.lines().find(|l| l.contains("Kernel panic")) {
+            let reason = line[line.find("Kernel panic").unwrap_or(0)..].trim_end();
+            return RunError::GuestPanic(reason.to_owned());
         }
         let mut details = indent_tail(&self.vm.diagnostics(), 10);
         details.push_str(&indent_tail(&console, 20));

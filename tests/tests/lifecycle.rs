@@ -225,3 +225,21 @@ fn bad_settings_are_125_and_name_the_variable() {
         out.stderr
     );
 }
+
+#[test]
+fn a_guest_kernel_panic_is_125_with_the_panic_reason() {
+    // Too little memory for the kernel and its modules: the guest kernel panics.
+    let (_dir, image) = own_rootfs();
+    let out = Run::new(&image)
+        .env("CAST_MEMORY", "64M")
+        .command(&["true"])
+        .output();
+    assert_eq!(out.code, 125, "stderr: {}", out.stderr);
+    assert!(
+        out.stderr
+            .starts_with("cargo-cast: the guest kernel panicked: Kernel panic - not syncing"),
+        "{}",
+        out.stderr
+    );
+    assert_no_qemu_left(&image);
+}
