@@ -243,3 +243,26 @@ fn a_guest_kernel_panic_is_125_with_the_panic_reason() {
     );
     assert_no_qemu_left(&image);
 }
+
+#[test]
+fn hup_quit_usr1_and_usr2_are_forwarded_too() {
+    let (_dir, image) = own_rootfs();
+    let script =
+        "for s in HUP QUIT USR1; do trap \"echo $s\" $s; done; trap 'echo USR2; exit 9' USR2; \
+                  echo ready; while :; do sleep 0.05; done";
+    let (mut child, mut stdout) = start_ready(&image, script);
+    let runner = Pid::from_raw(child.0.id() as i32);
+    for (signal, name) in [
+        (Signal::SIGHUP, "HUP"),
+        (Signal::SIGQUIT, "QUIT"),
+        (Signal::SIGUSR1, "USR1"),
+        (Signal::SIGUSR2, "USR2"),
+    ] {
+        kill(runner, signal).unwrap();
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert_eq!(line, format!("{name}\n"), "SIG{name} was not forwarded");
+    }
+    assert_eq!(child.wait_bounded(RUN_BOUND), 9);
+    assert_no_qemu_left(&image);
+}
