@@ -8,5 +8,5 @@
 pub mod fixtures;
 pub mod proc;
 
-pub use fixtures::{busybox_rootfs, cargo_cast, RootFs};
+pub use fixtures::{busybox_rootfs, busybox_tree, cargo_cast, RootFs};
 pub use proc::{qemu_processes_mentioning, Output, Run};
