@@ -71,11 +71,14 @@ pub fn payload_range(exe: &Path) -> (u64, u64) {
     section.file_range().unwrap()
 }
 
-/// A copy of `exe` in `dir` with the byte at payload offset `at` flipped.
+/// A copy of `exe` in `dir` with the byte at payload offset `at` flipped (none when
+/// `at` is `u64::MAX`).
 pub fn damaged_copy(exe: &Path, dir: &Path, at: u64) -> PathBuf {
     let (offset, _) = payload_range(exe);
     let mut data = std::fs::read(exe).unwrap();
-    data[(offset + at) as usize] ^= 0x01;
+    if at != u64::MAX {
+        data[(offset + at) as usize] ^= 0x01;
+    }
     let copy = dir.join(format!("hello-tool-{at}"));
     std::fs::write(&copy, data).unwrap();
     use std::os::unix::fs::PermissionsExt;
