@@ -5,8 +5,9 @@
 //! e2fsprogs, and a kernel bundle from `cargo xtask kernel`. A missing piece fails the
 //! test with what to install; nothing is skipped silently.
 
+pub mod casted;
 pub mod fixtures;
 pub mod proc;
 
 pub use fixtures::{busybox_rootfs, busybox_tree, cargo_cast, RootFs};
-pub use proc::{qemu_processes_mentioning, Output, Run};
+pub use proc::{output_of, qemu_processes_mentioning, Output, Run};
