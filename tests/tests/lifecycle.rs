@@ -266,3 +266,26 @@ fn hup_quit_usr1_and_usr2_are_forwarded_too() {
     assert_eq!(child.wait_bounded(RUN_BOUND), 9);
     assert_no_qemu_left(&image);
 }
+
+#[test]
+fn a_boot_that_never_comes_up_is_retried_once_then_reported() {
+    // No guest answers within 0.3 s: both boots are stopped, nothing is left behind.
+    let (_dir, image) = own_rootfs();
+    let out = Run::new(&image)
+        .env("CAST_BOOT_TIMEOUT", "0.3")
+        .command(&["true"])
+        .output();
+    assert_eq!(out.code, 125, "stderr: {}", out.stderr);
+    assert_eq!(
+        out.stderr.matches("starting it once more").count(),
+        1,
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("the VM did not boot within"),
+        "{}",
+        out.stderr
+    );
+    assert_no_qemu_left(&image);
+}

@@ -35,6 +35,16 @@ pub enum KernelImage {
     Memory(OwnedFd),
 }
 
+impl KernelImage {
+    /// Another handle on the same kernel (for a second boot attempt).
+    pub fn try_clone(&self) -> io::Result<Self> {
+        Ok(match self {
+            KernelImage::File(path) => KernelImage::File(path.clone()),
+            KernelImage::Memory(fd) => KernelImage::Memory(fd.try_clone()?),
+        })
+    }
+}
+
 /// Everything an engine needs to start one VM.
 #[derive(Debug)]
 pub struct VmSpec {
