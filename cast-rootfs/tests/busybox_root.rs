@@ -1,5 +1,5 @@
 //! A real, runnable root: busybox-static plus applet symlinks, a layer on top with a
-//! whiteout, written as EROFS, mounted through the kernel driver and used as the
+//! whiteout, written as LZ4-compressed EROFS, mounted through the kernel driver and used as the
 //! root of a chroot that runs programs from it.
 
 mod common;
@@ -52,6 +52,7 @@ fn busybox_root_runs_in_a_chroot() {
 
     let options = Options {
         source_date_epoch: Some(1_650_000_000),
+        lz4: true,
     };
     let (_d, img) = write_and_fsck(&t, &options);
     let m = mount(&img);

@@ -155,6 +155,7 @@ fn source_date_epoch_clamps_times() {
     let t = all_types_tree();
     let options = Options {
         source_date_epoch: Some(1_000_000),
+        lz4: false,
     };
     let img = check_both(
         &t,

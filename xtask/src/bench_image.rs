@@ -1,13 +1,14 @@
 //! `cargo xtask bench image`: how fast cast-rootfs writes an EROFS root image, how
 //! big it is, and how much memory the writer needs, side by side with `mkfs.erofs`
-//! on the same directory.
+//! on the same directory, uncompressed and LZ4.
 //!
 //! The source directory is `CAST_BENCH_DIR` (default `/usr/lib/x86_64-linux-gnu`,
-//! about 1 GB on the project's machines); scratch files go to `CAST_BENCH_TMP` (default
-//! the system temp dir). The directory is imported into an image tree (contents go
-//! to the tree's spill file), written as EROFS, checked with `fsck.erofs`, then built
-//! again by `mkfs.erofs`. Peak RSS of the write phase comes from `VmHWM` after
-//! resetting it through `/proc/self/clear_refs`.
+//! about 1 GB on the project's machines); scratch files go to `CAST_BENCH_TMP`
+//! (default the system temp dir; set `CAST_BENCH_KEEP` to keep the images). The
+//! directory is imported into an image tree (contents go to the tree's spill file),
+//! written as EROFS (plain, then LZ4), each image checked with `fsck.erofs`, then
+//! built again by `mkfs.erofs` (plain, `-zlz4`, `-zlz4hc`). Peak RSS of each write
+//! comes from `VmHWM` after resetting it through `/proc/self/clear_refs`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,6 +20,14 @@ use cast_rootfs::tree::ImportOptions;
 use cast_rootfs::ImageTree;
 
 const MIB: f64 = 1024.0 * 1024.0;
+
+/// One measured way of building the image.
+struct Row {
+    name: String,
+    time: Duration,
+    size: u64,
+    peak_rss_kib: Option<u64>,
+}
 
 /// Runs the image benchmark and prints a small report.
 pub fn run() -> Result<()> {
@@ -46,86 +55,114 @@ pub fn run() -> Result<()> {
     let import_hwm = vm_kib("VmHWM")?;
     let data = tree.total_size();
     println!(
-        "bench image: {} — {} entries, {} inodes, {:.1} MiB of file data",
+        "bench image: {} — {} entries, {} inodes, {:.1} MiB of file data; import {:.2} s, \
+         peak RSS {:.1} MiB",
         src.display(),
         imported.entries,
         tree.inode_count(),
-        data as f64 / MIB
-    );
-
-    reset_peak_rss();
-    let rss_before = vm_kib("VmRSS")?;
-    let ours = scratch.path().join("cast.erofs");
-    let started = Instant::now();
-    let stats = erofs::write_image_to_path(&tree, &Options::from_env(), &ours)
-        .context("cast-rootfs could not write the image")?;
-    let write_time = started.elapsed();
-    let write_hwm = vm_kib("VmHWM")?;
-
-    let started = Instant::now();
-    let out = Command::new(&fsck).arg(&ours).output()?;
-    let fsck_time = started.elapsed();
-    if !out.status.success() {
-        bail!(
-            "fsck.erofs rejected our image: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    let theirs = scratch.path().join("mkfs.erofs");
-    let started = Instant::now();
-    let out = Command::new(&mkfs).arg(&theirs).arg(&src).output()?;
-    let mkfs_time = started.elapsed();
-    if !out.status.success() {
-        bail!(
-            "mkfs.erofs failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let mkfs_size = std::fs::metadata(&theirs)?.len();
-
-    let rate = |d: Duration| data as f64 / MIB / d.as_secs_f64().max(1e-9);
-    println!(
-        "{:<28} {:>9} {:>10} {:>12}",
-        "", "seconds", "MiB/s", "image MiB"
-    );
-    let row = |name: &str, d: Duration, size: u64| {
-        println!(
-            "{name:<28} {:>9.2} {:>10.1} {:>12.1}",
-            d.as_secs_f64(),
-            rate(d),
-            size as f64 / MIB
-        );
-    };
-    row("cast-rootfs write", write_time, stats.bytes);
-    row(
-        "cast-rootfs import + write",
-        import_time + write_time,
-        stats.bytes,
-    );
-    row("mkfs.erofs (from the dir)", mkfs_time, mkfs_size);
-    println!(
-        "ratio cast/mkfs: time {:.2} (write only) / {:.2} (import + write), size {:.4}",
-        write_time.as_secs_f64() / mkfs_time.as_secs_f64(),
-        (import_time + write_time).as_secs_f64() / mkfs_time.as_secs_f64(),
-        stats.bytes as f64 / mkfs_size as f64
-    );
-    println!(
-        "peak RSS: write phase {:.1} MiB (RSS before it {:.1} MiB); import phase {:.1} MiB",
-        write_hwm as f64 / 1024.0,
-        rss_before as f64 / 1024.0,
+        data as f64 / MIB,
+        import_time.as_secs_f64(),
         import_hwm as f64 / 1024.0
     );
-    println!(
-        "metadata {:.1} MiB, {} inodes; fsck.erofs of our image: ok in {:.2} s",
-        stats.metadata_bytes as f64 / MIB,
-        stats.inodes,
-        fsck_time.as_secs_f64()
-    );
+
+    let mut rows = Vec::new();
+    for lz4 in [false, true] {
+        let options = Options {
+            lz4,
+            ..Options::from_env()
+        };
+        let name = if lz4 {
+            "cast-rootfs lz4"
+        } else {
+            "cast-rootfs"
+        };
+        let path = scratch
+            .path()
+            .join(format!("{name}.erofs").replace(' ', "-"));
+        reset_peak_rss();
+        let started = Instant::now();
+        let stats = erofs::write_image_to_path(&tree, &options, &path)
+            .with_context(|| format!("{name} could not write the image"))?;
+        let time = started.elapsed();
+        rows.push(Row {
+            name: name.into(),
+            time,
+            size: stats.bytes,
+            peak_rss_kib: Some(vm_kib("VmHWM")?),
+        });
+        let out = Command::new(&fsck).arg(&path).output()?;
+        if !out.status.success() {
+            bail!(
+                "fsck.erofs rejected {name}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    for args in [&[][..], &["-zlz4"][..], &["-zlz4hc"][..]] {
+        let name = format!("mkfs.erofs {}", args.join(" "));
+        let path = scratch.path().join(format!("mkfs{}.erofs", args.join("")));
+        let started = Instant::now();
+        let out = Command::new(&mkfs)
+            .args(args)
+            .arg(&path)
+            .arg(&src)
+            .output()?;
+        let time = started.elapsed();
+        if !out.status.success() {
+            bail!("{name} failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let size = std::fs::metadata(&path)?.len();
+        rows.push(Row {
+            name,
+            time,
+            size,
+            peak_rss_kib: None,
+        });
+    }
+    report(&rows, data);
     if std::env::var_os("CAST_BENCH_KEEP").is_some() {
         println!("images kept in {}", scratch.keep().display());
     }
     Ok(())
+}
+
+/// Prints the table; ratios are against the matching `mkfs.erofs` row.
+fn report(rows: &[Row], data: u64) {
+    println!(
+        "{:<22} {:>8} {:>9} {:>10} {:>10} {:>9}",
+        "", "seconds", "MiB/s", "image MiB", "peak RSS", "vs mkfs"
+    );
+    for row in rows {
+        let rate = data as f64 / MIB / row.time.as_secs_f64().max(1e-9);
+        let rss = row
+            .peak_rss_kib
+            .map_or("-".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
+        let peer = if row.name.contains("lz4") {
+            "mkfs.erofs -zlz4"
+        } else {
+            "mkfs.erofs "
+        };
+        let ratio = rows
+            .iter()
+            .find(|r| r.name == peer && !row.name.starts_with("mkfs"))
+            .map_or(String::new(), |m| {
+                format!(
+                    "size {:.4}, time {:.2}",
+                    row.size as f64 / m.size as f64,
+                    row.time.as_secs_f64() / m.time.as_secs_f64()
+                )
+            });
+        println!(
+            "{:<22} {:>8.2} {:>9.1} {:>10.1} {:>10} {}",
+            row.name,
+            row.time.as_secs_f64(),
+            rate,
+            row.size as f64 / MIB,
+            rss,
+            ratio
+        );
+    }
+    println!("(cast-rootfs times exclude the import; mkfs.erofs reads the directory itself)");
 }
 
 /// Finds a tool on PATH or says which package provides it.

@@ -28,6 +28,19 @@ pub const LAYOUT_FLAT_PLAIN: u16 = 0;
 /// Data layout: full blocks at `raw_blkaddr`, the tail right after the inode.
 pub const LAYOUT_FLAT_INLINE: u16 = 2;
 
+/// Data layout: compressed with one 8-byte index per logical cluster.
+pub const LAYOUT_COMPRESSED_FULL: u16 = 1;
+/// Incompatible feature: compressed blocks are zero-padded in front.
+pub const INCOMPAT_ZERO_PADDING: u32 = 0x1;
+/// Logical cluster type: raw data.
+pub const LCLUSTER_PLAIN: u16 = 0;
+/// Logical cluster type: head of a compressed extent.
+pub const LCLUSTER_HEAD1: u16 = 1;
+/// Logical cluster type: inside an extent that started earlier.
+pub const LCLUSTER_NONHEAD: u16 = 2;
+/// Map header plus reserved bytes before full indexes.
+pub const FULL_INDEX_HEADER: usize = 16;
+
 /// Directory entry file types (the generic `FT_*` values).
 pub mod file_type {
     /// Regular file.
@@ -61,6 +74,8 @@ pub struct SuperBlock {
     pub blocks: u32,
     /// Volume UUID.
     pub uuid: [u8; 16],
+    /// Incompatible features in use (`INCOMPAT_*`).
+    pub feature_incompat: u32,
 }
 
 impl SuperBlock {
@@ -77,7 +92,9 @@ impl SuperBlock {
         put(&mut b, 36, &self.blocks.to_le_bytes());
         // meta_blkaddr (40) and xattr_blkaddr (44): 0.
         put(&mut b, 48, &self.uuid);
-        // volume_name (64..80), feature_incompat (80): none.
+        // volume_name (64..80): empty.
+        put(&mut b, 80, &self.feature_incompat.to_le_bytes());
+        // lz4_max_distance (84): 0, the default window.
         b
     }
 }
@@ -155,6 +172,13 @@ pub fn encode_dev(major: u32, minor: u32) -> u32 {
     (minor & 0xff) | ((major & 0xfff) << 8) | ((minor & !0xff) << 12)
 }
 
+/// Appends one full logical-cluster index (`z_erofs_lcluster_index`).
+pub fn encode_lcluster(out: &mut Vec<u8>, advise: u16, clusterofs: u16, u: u32) {
+    out.extend_from_slice(&advise.to_le_bytes());
+    out.extend_from_slice(&clusterofs.to_le_bytes());
+    out.extend_from_slice(&u.to_le_bytes());
+}
+
 /// Appends one directory entry.
 pub fn encode_dirent(out: &mut Vec<u8>, nid: u64, nameoff: u16, file_type: u8) {
     out.extend_from_slice(&nid.to_le_bytes());
@@ -185,6 +209,7 @@ mod tests {
             build_time_nsec: 9,
             blocks: 3,
             uuid: [1; 16],
+            feature_incompat: 0,
         }
         .encode();
         assert_eq!(&sb[0..4], &[0xe2, 0xe1, 0xf5, 0xe0]);

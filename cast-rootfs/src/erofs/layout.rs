@@ -12,6 +12,7 @@ use std::collections::HashMap;
 
 use super::dir::{DirEntry, DirLayout};
 use super::format::{self, align_up, file_type, InodeFields, BLOCK_SIZE, SLOT_SIZE};
+use super::lz4::{Compressed, ZSpill};
 use super::pack::Packer;
 use super::{xattr, Options, WriteError};
 use crate::tree::{ImageTree, InodeId, Node, Timestamp};
@@ -52,6 +53,10 @@ pub(super) struct Planned {
     pub blocks: u64,
     /// Byte offset of the inode in the image.
     pub offset: u64,
+    /// First block in the data area (when `blocks > 0`).
+    pub blkaddr: u64,
+    /// LZ4 extents when the file is stored compressed.
+    pub z: Option<Compressed>,
 }
 
 /// The whole image layout.
@@ -62,6 +67,8 @@ pub(super) struct Plan {
     pub total_blocks: u64,
     pub build_time: Timestamp,
     pub uuid: [u8; 16],
+    /// Compressed blocks, when compression is on.
+    pub zspill: Option<ZSpill>,
 }
 
 impl Plan {
@@ -83,6 +90,11 @@ pub(super) fn plan(tree: &ImageTree, options: &Options) -> Result<Plan, WriteErr
     let build_time = match options.source_date_epoch {
         Some(epoch) => Timestamp::from_secs(epoch),
         None => most_common_mtime(tree, &ids),
+    };
+    let mut zspill = if options.lz4 {
+        Some(ZSpill::new().map_err(WriteError::Read)?)
+    } else {
+        None
     };
     let mut hash = Fnv::default();
     let mut inodes = Vec::with_capacity(ids.len());
@@ -152,6 +164,12 @@ pub(super) fn plan(tree: &ImageTree, options: &Options) -> Result<Plan, WriteErr
         ] {
             hash.write(&v.to_le_bytes());
         }
+        let z = match (&data, zspill.as_mut()) {
+            (Data::File(id, len), Some(zs)) if *len > 2 * BLOCK_SIZE => zs
+                .compress(&mut tree.open_content(*id), *len)
+                .map_err(WriteError::Read)?,
+            _ => None,
+        };
         inodes.push(Planned {
             fields,
             xattrs,
@@ -159,6 +177,8 @@ pub(super) fn plan(tree: &ImageTree, options: &Options) -> Result<Plan, WriteErr
             tail: 0,
             blocks: 0,
             offset: 0,
+            blkaddr: 0,
+            z,
         });
     }
     let meta_end = place_inodes(&mut inodes);
@@ -166,8 +186,12 @@ pub(super) fn plan(tree: &ImageTree, options: &Options) -> Result<Plan, WriteErr
     let mut next = data_start;
     for p in &mut inodes {
         if p.blocks > 0 {
+            p.blkaddr = next;
             p.fields.i_u = u32::try_from(next).map_err(|_| WriteError::TooLarge)?;
             next += p.blocks;
+        }
+        if p.z.is_some() {
+            p.fields.i_u = p.blocks as u32;
         }
     }
     u32::try_from(next).map_err(|_| WriteError::TooLarge)?;
@@ -178,6 +202,7 @@ pub(super) fn plan(tree: &ImageTree, options: &Options) -> Result<Plan, WriteErr
         total_blocks: next,
         build_time,
         uuid: hash.uuid(),
+        zspill,
     })
 }
 
@@ -189,6 +214,14 @@ fn place_inodes(inodes: &mut [Planned]) -> u64 {
         let meta = (p.fields.core_size() + p.xattrs.len()) as u64;
         let size = p.fields.size;
         let tail = size % BLOCK_SIZE;
+        if let Some(z) = &p.z {
+            p.fields.layout = format::LAYOUT_COMPRESSED_FULL;
+            p.blocks = z.blocks();
+            let indexes = size.div_ceil(BLOCK_SIZE) * 8;
+            let record = align_up(meta, 8) + format::FULL_INDEX_HEADER as u64 + indexes;
+            p.offset = packer.place(record);
+            continue;
+        }
         if tail > 0 && !matches!(p.data, Data::None) && meta + tail <= BLOCK_SIZE {
             p.fields.layout = format::LAYOUT_FLAT_INLINE;
             p.tail = tail;

@@ -12,6 +12,7 @@
 mod dir;
 pub mod format;
 mod layout;
+mod lz4;
 mod pack;
 mod xattr;
 
@@ -30,6 +31,8 @@ use layout::{Data, Plan};
 pub struct Options {
     /// Clamp every mtime to this time and use it as the build time.
     pub source_date_epoch: Option<i64>,
+    /// Store files LZ4-compressed where that saves space (Linux: `EROFS_FS_ZIP`).
+    pub lz4: bool,
 }
 
 impl Options {
@@ -38,7 +41,10 @@ impl Options {
         let source_date_epoch = std::env::var("SOURCE_DATE_EPOCH")
             .ok()
             .and_then(|v| v.trim().parse().ok());
-        Self { source_date_epoch }
+        Self {
+            source_date_epoch,
+            lz4: false,
+        }
     }
 }
 
@@ -95,6 +101,11 @@ pub fn write_image(
         build_time_nsec: plan.build_time.nsec,
         blocks: plan.total_blocks as u32,
         uuid: plan.uuid,
+        feature_incompat: if plan.zspill.is_some() {
+            format::INCOMPAT_ZERO_PADDING
+        } else {
+            0
+        },
     };
     w.pad_to(format::SUPER_OFFSET)?;
     w.put(&sb.encode())?;
@@ -106,6 +117,13 @@ pub fn write_image(
         buf.clear();
         p.fields.encode(&mut buf);
         buf.extend_from_slice(&p.xattrs);
+        if let Some(z) = &p.z {
+            buf.resize(
+                align_up(buf.len() as u64, 8) as usize + format::FULL_INDEX_HEADER,
+                0,
+            );
+            buf.extend_from_slice(&z.indexes(p.fields.size, p.blkaddr));
+        }
         if p.tail > 0 {
             let head = p.fields.size - p.tail;
             match &p.data {
@@ -156,9 +174,17 @@ fn write_data<W: Write>(
 ) -> Result<(), WriteError> {
     let nid_of = |i: usize| plan.nid(i);
     for p in plan.inodes.iter().filter(|p| p.blocks > 0) {
-        let start = u64::from(p.fields.i_u) * BLOCK_SIZE;
-        debug_assert_eq!(w.pos, start);
+        debug_assert_eq!(w.pos, p.blkaddr * BLOCK_SIZE);
         let len = p.fields.size - p.tail;
+        if let (Some(z), Some(zs)) = (&p.z, &plan.zspill) {
+            let mut block = vec![0u8; BLOCK_SIZE as usize];
+            for i in 0..z.blocks() {
+                zs.read_at(z.spill_offset + i * BLOCK_SIZE, &mut block)
+                    .map_err(WriteError::Read)?;
+                w.put(&block)?;
+            }
+            continue;
+        }
         match &p.data {
             Data::File(id, _) => {
                 let mut reader = tree.open_content(*id).take(len);
