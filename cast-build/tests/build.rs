@@ -369,3 +369,18 @@ fn workdir_is_created_for_the_user() {
     let t = built(dir.path(), "FROM scratch\nUSER 5\nWORKDIR /w\n");
     assert_eq!(meta(&t, "/w"), (5, 0, 0o755));
 }
+
+#[test]
+fn built_trees_write_as_erofs() {
+    let dir = context(&[("app/bin", "#!/bin/sh\n"), ("app/etc/conf", "x")]);
+    let t = built(
+        dir.path(),
+        "FROM base AS b\nCOPY app /app\nFROM b\nWORKDIR /data\n",
+    );
+    let mut image = Vec::new();
+    let stats =
+        cast_rootfs::erofs::write_image(&t, &cast_rootfs::erofs::Options::default(), &mut image)
+            .unwrap();
+    assert_eq!(stats.inodes, t.inode_count() as u64);
+    assert_eq!(stats.bytes, image.len() as u64);
+}
