@@ -384,3 +384,17 @@ fn built_trees_write_as_erofs() {
     assert_eq!(stats.inodes, t.inode_count() as u64);
     assert_eq!(stats.bytes, image.len() as u64);
 }
+
+#[test]
+fn add_keeps_whiteout_names_as_files() {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(1);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append_data(&mut h, "d/.wh.x", &b"w"[..]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("w.tar"), b.into_inner().unwrap()).unwrap();
+    let t = built(dir.path(), "FROM scratch\nADD w.tar /\n");
+    assert_eq!(read(&t, "/d/.wh.x"), "w");
+}
