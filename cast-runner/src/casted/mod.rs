@@ -112,8 +112,7 @@ pub fn run(program: &str, bytes: &'static [u8], args: Vec<OsString>) -> Result<i
     let payload = Payload::parse(bytes)?;
     payload.verify_part(PartKind::Kernel)?;
     payload.verify_part(PartKind::Initrd)?;
-    let manifest_end = cast_payload::format::HEADER_LEN + manifest_len(bytes);
-    let mut located = locate::locate(bytes, manifest_end)?;
+    let mut located = locate::locate(bytes, payload.described_len())?;
     locate::verify_root(&payload, &mut located)?;
 
     let settings =
@@ -133,12 +132,6 @@ pub fn run(program: &str, bytes: &'static [u8], args: Vec<OsString>) -> Result<i
         spec,
         settings,
     })?)
-}
-
-fn manifest_len(bytes: &[u8]) -> usize {
-    bytes
-        .get(16..24)
-        .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap()) as usize)
 }
 
 /// The runtime's defaults with the payload's baked VM defaults on top.
