@@ -3,7 +3,8 @@
 //! 1. Parse and verify the payload linked into the binary (kernel and initrd from
 //!    memory, the root image from the file, as QEMU will read it).
 //! 2. Find the payload in the executable's own file ([`locate`]): the root image is
-//!    attached in place, never extracted or copied.
+//!    attached in place, never extracted or copied; QEMU inherits the checked file
+//!    and opens it as `/proc/self/fd/N`.
 //! 3. Get the kernel as a file from the extraction cache (first run: decompress once);
 //!    when the cache cannot be written, decode it into memory for this run.
 //! 4. Combine the baked run config with the arguments (they replace CMD, ENTRYPOINT is
@@ -24,6 +25,7 @@ use cast_payload::cache::{self, CacheError, DecodeError};
 use cast_payload::{Manifest, PartKind, Payload, ReadError};
 use cast_proto::StartSpec;
 use std::ffi::OsString;
+use std::os::fd::AsRawFd;
 
 /// Declares the payload symbols the build script's object file defines and runs the
 /// casted runtime: a casted crate's whole `main.rs` is `cast_runner::casted_main!();`.
@@ -119,8 +121,11 @@ pub fn run(program: &str, bytes: &'static [u8], args: Vec<OsString>) -> Result<i
         VmSettings::from_env_over(baked_settings(&payload.manifest)).map_err(RunError::from)?;
     let spec = start_spec(&payload.manifest, args)?;
     let kernel = kernel_image(program, &payload)?;
+    // QEMU gets the file this process checked, by fd: replacing the executable on
+    // disk meanwhile (a rebuild, an upgrade) cannot swap the image under it.
+    let file: std::os::fd::OwnedFd = located.file.into();
     let root = DiskSlice {
-        path: located.path.clone(),
+        path: fd_path(file.as_raw_fd()),
         offset: located.offset + payload.manifest.root.offset,
         size: payload.manifest.root.length,
     };
@@ -129,6 +134,7 @@ pub fn run(program: &str, bytes: &'static [u8], args: Vec<OsString>) -> Result<i
         kernel,
         initrd: payload.part_bytes(PartKind::Initrd).into(),
         root,
+        pass_fds: vec![file],
         spec,
         settings,
     })?)
@@ -238,6 +244,15 @@ fn kernel_in_memory(_payload: &Payload<'_>) -> Result<KernelImage, CastedError> 
     Err(CastedError::Kernel(std::io::Error::other(
         "no writable cache directory",
     )))
+}
+
+/// The path under which a process reaches its own open fd.
+fn fd_path(fd: i32) -> std::path::PathBuf {
+    if cfg!(target_os = "linux") {
+        format!("/proc/self/fd/{fd}").into()
+    } else {
+        format!("/dev/fd/{fd}").into()
+    }
 }
 
 /// An error and its causes on one line.
