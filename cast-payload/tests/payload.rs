@@ -315,3 +315,16 @@ fn a_kernel_that_decodes_to_the_wrong_bytes_never_enters_the_cache() {
         [format!("{}.lock", "0".repeat(64))]
     );
 }
+
+#[test]
+fn same_inputs_give_the_same_payload_and_object_bytes() {
+    let i = inputs(6000);
+    let (a, b) = (payload_bytes(&i), payload_bytes(&i));
+    assert!(a == b, "payloads differ");
+    for triple in ["x86_64-unknown-linux-gnu", "aarch64-apple-darwin"] {
+        let target = ObjectTarget::from_triple(triple).unwrap();
+        let oa = build_object(&a, target).write().unwrap();
+        let ob = build_object(&b, target).write().unwrap();
+        assert!(oa == ob, "{triple}: objects differ");
+    }
+}
