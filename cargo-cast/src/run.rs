@@ -83,6 +83,7 @@ fn try_run(args: RunArgs) -> Result<i32, RunError> {
             offset: 0,
             size,
         },
+        pass_fds: Vec::new(),
         spec: StartSpec {
             argv: args.command,
             env,

@@ -10,7 +10,7 @@ use crate::vm::{qemu::Qemu, Accel, Backend, DiskSlice, KernelImage, Vm, VmSpec};
 use cast_proto::{read_frame, FrameError, GuestMsg, HostMsg};
 use std::borrow::Cow;
 use std::fs::File;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
@@ -66,6 +66,7 @@ pub(crate) struct Launcher<'a> {
     pub kernel: KernelImage,
     pub initrd: Cow<'static, [u8]>,
     pub root: DiskSlice,
+    pub pass_fds: Vec<OwnedFd>,
     pub settings: &'a VmSettings,
     pub events: Sender<Event>,
 }
@@ -92,6 +93,12 @@ impl Launcher<'_> {
                 cpus: settings.cpus,
                 memory_mib: settings.memory_mib,
                 root: self.root.clone(),
+                pass_fds: self
+                    .pass_fds
+                    .iter()
+                    .map(|fd| fd.try_clone())
+                    .collect::<Result<_, _>>()
+                    .map_err(prepare("the root image"))?,
                 ports: guest.ports,
                 console: guest.console,
                 accel: self.accel,

@@ -42,6 +42,9 @@ pub struct RunRequest {
     pub initrd: Cow<'static, [u8]>,
     /// The root image.
     pub root: DiskSlice,
+    /// Open files QEMU inherits (same fd numbers): a `root.path` of
+    /// `/proc/self/fd/N` names one, so QEMU opens the very file the runner checked.
+    pub pass_fds: Vec<std::os::fd::OwnedFd>,
     /// What to run; `tty` and `winsize` are filled in here.
     pub spec: StartSpec,
     /// VM sizing and behaviour.
@@ -87,6 +90,7 @@ pub fn run(req: RunRequest) -> Result<i32, RunError> {
         kernel: req.kernel,
         initrd: req.initrd,
         root: req.root,
+        pass_fds: req.pass_fds,
         settings,
         events: tx,
     };

@@ -10,7 +10,10 @@
 //! - `cargo cast run --rootfs ROOT -- true`.
 //!
 //! Reports medians side by side, and the executable's size next to root image +
-//! zstd kernel (+ initrd). `CAST_BENCH_RUNS` sets the runs per variant (default 7).
+//! zstd kernel (+ initrd). Then rebuilds the fixture with a 256 MiB root image and
+//! reports how long writing the payload object and linking take, and the build's
+//! peak RSS (with GNU time, when installed). `CAST_BENCH_RUNS` sets the runs per
+//! variant (default 7).
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -39,7 +42,8 @@ pub fn run() -> Result<()> {
     cmd.args(["build", "--release", "--quiet", "--package", "cargo-cast"]);
     run_ok(cmd)?;
     let bench_target = target.join("bench-casted");
-    let mut cmd = cargo(&workspace.join("tests/fixtures/casted"));
+    let fixture = copy_fixture(workspace, &bench_target.join("fixture-casted"))?;
+    let mut cmd = cargo(&fixture);
     cmd.args(["build", "--release", "--quiet", "--offline", "--target-dir"])
         .arg(&bench_target)
         .env("CAST_FIXTURE_ROOTFS", &rootfs)
@@ -103,7 +107,80 @@ pub fn run() -> Result<()> {
             m / base
         );
     }
-    sizes(&exe, &rootfs)
+    sizes(&exe, &rootfs)?;
+    embed_large(&fixture, &bench_target, work.path())
+}
+
+/// Copies the fixture crate to `dst` with absolute paths to the workspace crates and
+/// the workspace's `Cargo.lock` (as the tests do); unchanged files are left alone.
+fn copy_fixture(ws: &Path, dst: &Path) -> Result<PathBuf> {
+    let src = ws.join("tests/fixtures/casted");
+    let manifest = std::fs::read_to_string(src.join("Cargo.toml"))?
+        .replace("\"../../../", &format!("\"{}/", ws.display()));
+    let files = [
+        ("Cargo.toml", manifest.into_bytes()),
+        ("build.rs", std::fs::read(src.join("build.rs"))?),
+        ("src/main.rs", std::fs::read(src.join("src/main.rs"))?),
+        ("Cargo.lock", std::fs::read(ws.join("Cargo.lock"))?),
+    ];
+    for (name, data) in files {
+        let path = dst.join(name);
+        std::fs::create_dir_all(path.parent().unwrap())?;
+        if name == "Cargo.lock" || std::fs::read(&path).ok().as_ref() != Some(&data) {
+            std::fs::write(&path, data)?;
+        }
+    }
+    Ok(dst.to_owned())
+}
+
+/// Payload object + link time for a 256 MiB root image (random bytes: only the
+/// build is measured, the result is not run).
+fn embed_large(fixture: &Path, bench_target: &Path, work: &Path) -> Result<()> {
+    let big = work.join("big.img");
+    let mut src = std::fs::File::open("/dev/urandom")?;
+    let mut dst = std::fs::File::create(&big)?;
+    std::io::copy(&mut std::io::Read::take(&mut src, 256 << 20), &mut dst)?;
+    drop(dst);
+    let gnu_time = Path::new("/usr/bin/time").exists();
+    let mut cmd = if gnu_time {
+        let mut c = Command::new("/usr/bin/time");
+        c.args(["-f", "%M"])
+            .arg(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        c
+    } else {
+        Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+    };
+    cmd.current_dir(fixture)
+        .args(["build", "--release", "--quiet", "--offline", "--target-dir"])
+        .arg(bench_target)
+        .env("CAST_FIXTURE_ROOTFS", &big)
+        .env("CAST_FIXTURE_BARE", "1")
+        .env("CAST_FIXTURE_ZSTD_LEVEL", "19")
+        .stderr(Stdio::piped());
+    let start = Instant::now();
+    let out = cmd.output()?;
+    let elapsed = start.elapsed();
+    if !out.status.success() {
+        bail!(
+            "building with a 256 MiB root image failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let peak = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse::<u64>().ok())
+        .filter(|_| gnu_time)
+        .map_or("n/a (no /usr/bin/time)".into(), |kb| {
+            format!("{:.0} MB", kb as f64 / 1024.0)
+        });
+    let exe = std::fs::metadata(bench_target.join("release/hello-tool"))?.len();
+    println!(
+        "256 MiB root image: payload + object + link {:.2}s, peak RSS {peak}, executable {:.1} MiB",
+        elapsed.as_secs_f64(),
+        exe as f64 / (1024.0 * 1024.0)
+    );
+    Ok(())
 }
 
 /// The executable's size against what it carries.
