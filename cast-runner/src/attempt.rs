@@ -66,6 +66,7 @@ pub(crate) struct Launcher<'a> {
     pub kernel: KernelImage,
     pub initrd: Cow<'static, [u8]>,
     pub root: DiskSlice,
+    /// Fds every attempt's VM inherits (see [`VmSpec::pass_fds`]); open for the run.
     pub pass_fds: Vec<OwnedFd>,
     pub settings: &'a VmSettings,
     pub events: Sender<Event>,
@@ -93,12 +94,7 @@ impl Launcher<'_> {
                 cpus: settings.cpus,
                 memory_mib: settings.memory_mib,
                 root: self.root.clone(),
-                pass_fds: self
-                    .pass_fds
-                    .iter()
-                    .map(|fd| fd.try_clone())
-                    .collect::<Result<_, _>>()
-                    .map_err(prepare("the root image"))?,
+                pass_fds: self.pass_fds.iter().map(|fd| fd.as_fd()).collect(),
                 ports: guest.ports,
                 console: guest.console,
                 accel: self.accel,
