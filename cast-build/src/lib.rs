@@ -21,6 +21,7 @@
 //! ```
 
 pub mod builder;
+pub mod config;
 pub mod containerfile;
 pub mod context;
 pub mod diag;
