@@ -210,9 +210,10 @@ pub fn resolve(layers: impl IntoIterator<Item = CastLayer>, crate_dir: &Path) ->
             ImageSource::Image(image)
         }
         None => {
+            // A directory is its own context; a file's context is its directory.
             let path = containerfile.unwrap_or_else(|| crate_dir.to_owned());
             let context = context.unwrap_or_else(|| {
-                if path.is_dir() {
+                if path == crate_dir || path.is_dir() {
                     path.clone()
                 } else {
                     path.parent()
