@@ -21,6 +21,7 @@
 //! ```
 
 pub mod builder;
+pub mod cache;
 pub mod config;
 pub mod containerfile;
 pub mod context;
@@ -28,7 +29,9 @@ pub mod diag;
 pub mod eval;
 mod flags;
 pub mod ignore;
+pub mod image;
 pub mod info;
+pub mod oci;
 pub mod runconfig;
 pub mod stages;
 pub mod subst;
