@@ -32,16 +32,18 @@ pub mod ignore;
 pub mod image;
 pub mod info;
 pub mod oci;
-pub mod runconfig;
 pub mod stages;
 pub mod subst;
 mod words;
 
 pub use builder::{build, build_file, BaseTrees, BuildError, BuildFileError, Built};
+/// The run config types live in `cast-payload` (they travel in the executable's
+/// payload); re-exported here under their old path.
+pub use cast_payload::run_config as runconfig;
+pub use cast_payload::run_config::{ImageConfig, Port, Protocol, RunConfig};
 pub use containerfile::{Containerfile, ParseError};
 pub use context::{BuildContext, ContextError, ResolveError};
 pub use diag::{Diagnostic, Location, Warning};
 pub use eval::{evaluate, BaseImages, EvalError, EvalOptions, NoBaseImages};
 pub use info::{info, Info, InfoError};
-pub use runconfig::{ImageConfig, Port, Protocol, RunConfig};
 pub use stages::{Base, CopyFrom, CopyOp, CopySource, Op, Plan, Stage};

@@ -1,0 +1,157 @@
+//! The payload as a relocatable object file the linker puts into the executable.
+//!
+//! One section ([`ELF_SECTION`] / `__TEXT,`[`MACHO_SECTION`]), aligned to 4 KiB,
+//! holds the payload; the global data symbol [`PAYLOAD_SYMBOL`] is defined at its
+//! start with the payload's size, and [`LEN_SYMBOL`] is a little-endian `u64` holding
+//! that size in the read-only data section. The binary references both (see
+//! `cast_runner::casted_main!`), which also keeps the section through the linker's
+//! garbage collection.
+//!
+//! The `object` writer keeps section data in memory; the payload is handed to it as
+//! a read-only memory map of the payload file ([`crate::mmap`]), so a
+//! multi-gigabyte root image never lands on the heap: the writer streams it from
+//! the page cache to the output.
+
+use crate::format::ALIGN;
+use crate::mmap::Mmap;
+use crate::BuildError;
+use object::write::{Object, StandardSection, Symbol, SymbolSection};
+use object::SymbolScope;
+use object::{Architecture, BinaryFormat, Endianness, SectionKind, SymbolFlags, SymbolKind};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+/// The symbol at the payload's first byte (Mach-O adds its leading underscore).
+pub const PAYLOAD_SYMBOL: &str = "CAST_PAYLOAD";
+/// The `u64` symbol holding the payload's length.
+pub const LEN_SYMBOL: &str = "CAST_PAYLOAD_LEN";
+/// The payload's section in ELF objects and executables.
+pub const ELF_SECTION: &str = ".cast_payload";
+/// The payload's section (in segment `__TEXT`) in Mach-O objects and executables.
+pub const MACHO_SECTION: &str = "__cast_payload";
+
+/// Object file flavours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectFormat {
+    /// Linux and other ELF systems.
+    Elf,
+    /// macOS.
+    MachO,
+}
+
+/// CPU architectures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arch {
+    /// x86-64.
+    X86_64,
+    /// 64-bit Arm (`aarch64`, Apple's `arm64`).
+    Aarch64,
+}
+
+/// What kind of object file to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectTarget {
+    /// The file format.
+    pub format: ObjectFormat,
+    /// The architecture.
+    pub arch: Arch,
+}
+
+impl ObjectTarget {
+    /// From a Rust target triple (`x86_64-unknown-linux-gnu`, `aarch64-apple-darwin`, …).
+    pub fn from_triple(triple: &str) -> Result<Self, BuildError> {
+        let unsupported = || BuildError::UnsupportedTarget(triple.to_owned());
+        let arch = match triple.split('-').next() {
+            Some("x86_64") => Arch::X86_64,
+            Some("aarch64" | "arm64") => Arch::Aarch64,
+            _ => return Err(unsupported()),
+        };
+        let format = if triple.contains("-apple-") {
+            ObjectFormat::MachO
+        } else if triple.contains("-linux") {
+            ObjectFormat::Elf
+        } else {
+            return Err(unsupported());
+        };
+        Ok(ObjectTarget { format, arch })
+    }
+}
+
+/// Writes an object file holding the payload file `payload` to `out`.
+pub fn write_object(payload: &Path, target: ObjectTarget, out: &Path) -> Result<(), BuildError> {
+    let io = |what: String| move |source| BuildError::Io { what, source };
+    let file = File::open(payload).map_err(io(format!("opening {}", payload.display())))?;
+    let map = Mmap::map(&file).map_err(io(format!("mapping {}", payload.display())))?;
+    let obj = build_object(map.as_slice(), target);
+    let mut w = BufWriter::with_capacity(
+        1 << 20,
+        File::create(out).map_err(io(format!("creating {}", out.display())))?,
+    );
+    obj.write_stream(&mut w)
+        .map_err(|e| BuildError::Object(e.to_string()))?;
+    w.flush()
+        .map_err(io(format!("writing {}", out.display())))?;
+    Ok(())
+}
+
+/// The object for `payload` (borrowed, not copied).
+pub fn build_object(payload: &[u8], target: ObjectTarget) -> Object<'_> {
+    let (format, arch) = match target.format {
+        ObjectFormat::Elf => (BinaryFormat::Elf, target.arch),
+        ObjectFormat::MachO => (BinaryFormat::MachO, target.arch),
+    };
+    let architecture = match arch {
+        Arch::X86_64 => Architecture::X86_64,
+        Arch::Aarch64 => Architecture::Aarch64,
+    };
+    let mut obj = Object::new(format, architecture, Endianness::Little);
+    let (segment, name) = match target.format {
+        ObjectFormat::Elf => (&b""[..], ELF_SECTION.as_bytes()),
+        ObjectFormat::MachO => (&b"__TEXT"[..], MACHO_SECTION.as_bytes()),
+    };
+    if target.format == ObjectFormat::MachO {
+        obj.set_macho_build_version(macho_build_version(arch));
+    }
+    if target.format == ObjectFormat::Elf {
+        // No executable stack: say so, as compilers do.
+        obj.add_section(Vec::new(), b".note.GNU-stack".to_vec(), SectionKind::Other);
+    }
+    let section = obj.add_section(segment.to_vec(), name.to_vec(), SectionKind::ReadOnlyData);
+    obj.section_mut(section).set_data(payload, ALIGN);
+    obj.add_symbol(Symbol {
+        name: PAYLOAD_SYMBOL.as_bytes().to_vec(),
+        value: 0,
+        size: payload.len() as u64,
+        kind: SymbolKind::Data,
+        scope: SymbolScope::Linkage,
+        weak: false,
+        section: SymbolSection::Section(section),
+        flags: SymbolFlags::None,
+    });
+    let len = obj.add_symbol(Symbol {
+        name: LEN_SYMBOL.as_bytes().to_vec(),
+        value: 0,
+        size: 0,
+        kind: SymbolKind::Data,
+        scope: SymbolScope::Linkage,
+        weak: false,
+        section: SymbolSection::Undefined,
+        flags: SymbolFlags::None,
+    });
+    let rodata = obj.section_id(StandardSection::ReadOnlyData);
+    obj.add_symbol_data(len, rodata, &(payload.len() as u64).to_le_bytes(), 8);
+    obj
+}
+
+fn macho_build_version(arch: Arch) -> object::write::MachOBuildVersion {
+    let mut v = object::write::MachOBuildVersion::default();
+    v.platform = object::macho::PLATFORM_MACOS;
+    // 10.12 / 11.0 encoded as xxxx.yy.zz nibbles: the oldest Rust supports per arch.
+    v.minos = match arch {
+        Arch::X86_64 => 0x000a_0c00,
+        Arch::Aarch64 => 0x000b_0000,
+    };
+    v.sdk = v.minos;
+    v
+}
