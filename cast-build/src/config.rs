@@ -18,7 +18,7 @@
 //! current directory for the command line and the environment).
 
 pub mod manifest;
-mod value;
+pub mod value;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
