@@ -3,7 +3,7 @@
 
 use cast_kernel::KernelBundle;
 use cast_proto::StartSpec;
-use cast_runner::{DiskSlice, RunError, RunRequest, VmSettings};
+use cast_runner::{DiskSlice, KernelImage, RunError, RunRequest, VmSettings};
 use std::path::PathBuf;
 
 const PROGRAM: &str = "cargo-cast";
@@ -70,9 +70,14 @@ fn try_run(args: RunArgs) -> Result<i32, RunError> {
             None => format!("{kv}={}", std::env::var(kv).unwrap_or_default()),
         })
         .collect();
+    let initrd = cast_runner::initrd::build(&kernel).map_err(|source| RunError::Prepare {
+        what: "the initrd from the kernel bundle",
+        source,
+    })?;
     cast_runner::run(RunRequest {
         program: PROGRAM.into(),
-        kernel,
+        kernel: KernelImage::File(kernel.kernel_path()),
+        initrd: initrd.into(),
         root: DiskSlice {
             path: args.rootfs,
             offset: 0,

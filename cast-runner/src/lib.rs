@@ -11,7 +11,9 @@
 //! - [`tty`]: raw mode and window size.
 //! - [`session`]: one run, wired together → exit code.
 //! - [`error`]: failures and their exit codes (125 runtime, 124 timeout).
+//! - [`casted`]: `main` of a casted executable (payload → run), [`casted_main!`].
 
+pub mod casted;
 pub mod channel;
 pub mod error;
 pub mod initrd;
@@ -23,4 +25,4 @@ pub mod vm;
 pub use error::{RunError, EXIT_RUNTIME_FAILURE, EXIT_TIMEOUT};
 pub use session::{run, RunRequest};
 pub use settings::VmSettings;
-pub use vm::DiskSlice;
+pub use vm::{DiskSlice, KernelImage};

@@ -10,13 +10,12 @@
 
 use crate::channel::{self, ConsoleTail, ControlWriter};
 use crate::error::RunError;
-use crate::initrd;
 use crate::settings::VmSettings;
 use crate::tty::{self, RawMode};
-use crate::vm::{qemu::Qemu, Accel, Backend, DiskSlice, Vm, VmSpec};
-use cast_kernel::KernelBundle;
+use crate::vm::{qemu::Qemu, Accel, Backend, DiskSlice, KernelImage, Vm, VmSpec};
 use cast_proto::{read_frame, FrameError, GuestMsg, HostMsg, StartSpec, PROTOCOL_VERSION};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH};
+use std::borrow::Cow;
 use std::fs::File;
 use std::os::fd::AsFd;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -33,8 +32,10 @@ const CLOSE_GRACE: Duration = Duration::from_secs(5);
 pub struct RunRequest {
     /// The program name for messages (`cargo-cast`, or the casted tool's name).
     pub program: String,
-    /// The guest kernel.
-    pub kernel: KernelBundle,
+    /// The guest kernel: a bundle's `vmlinux`, or a casted executable's extracted one.
+    pub kernel: KernelImage,
+    /// The initrd (`initrd::build(&bundle)`, or a casted executable's payload part).
+    pub initrd: Cow<'static, [u8]>,
     /// The root image.
     pub root: DiskSlice,
     /// What to run; `tty` and `winsize` are filled in here.
@@ -59,8 +60,6 @@ pub fn run(req: RunRequest) -> Result<i32, RunError> {
     let backend = Qemu::locate(settings.qemu.as_deref())?;
     let accel = Accel::choose(settings.accel).map_err(crate::vm::VmError::from)?;
     let prepare = |what| move |source| RunError::Prepare { what, source };
-    let initrd =
-        initrd::build(&req.kernel).map_err(prepare("the initrd from the kernel bundle"))?;
     let (host, guest) = channel::socket_pairs().map_err(prepare("the channel"))?;
 
     let (tx, rx) = mpsc::channel();
@@ -77,8 +76,8 @@ pub fn run(req: RunRequest) -> Result<i32, RunError> {
     });
 
     let vm: Arc<dyn Vm> = Arc::from(backend.start(VmSpec {
-        kernel: req.kernel.kernel_path(),
-        initrd,
+        kernel: req.kernel,
+        initrd: req.initrd,
         cmdline: if settings.debug {
             "cast_debug=1".into()
         } else {
@@ -163,7 +162,12 @@ pub fn run(req: RunRequest) -> Result<i32, RunError> {
                     session.raw = RawMode::enter();
                 }
                 let port = stdin.try_clone().map_err(prepare("the channel"))?;
-                channel::pump_stdin(dup_stdio(0)?, port, control.clone(), !tty);
+                let source = if settings.interactive {
+                    dup_stdio(0)?
+                } else {
+                    File::open("/dev/null").map_err(prepare("/dev/null for stdin"))?
+                };
+                channel::pump_stdin(source, port, control.clone(), !tty);
             }
             Event::Guest(GuestMsg::Exit {
                 status,

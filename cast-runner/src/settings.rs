@@ -1,7 +1,9 @@
 //! Runtime settings from `CAST_*` variables, validated, with their defaults.
 //!
 //! Callers (the `cargo cast run` CLI, the casted executable) start from
-//! [`VmSettings::from_env`] and apply their own higher-precedence flags on top.
+//! [`VmSettings::from_env`] and apply their own higher-precedence flags on top. A
+//! casted executable starts from its baked defaults instead
+//! ([`VmSettings::from_env_over`]): `CAST_*` variables override what was baked in.
 
 use crate::vm::Accel;
 use std::path::PathBuf;
@@ -33,6 +35,8 @@ pub struct VmSettings {
     pub tty: Option<bool>,
     /// Kernel messages and init timings on stderr (`CAST_DEBUG=1`).
     pub debug: bool,
+    /// Stream the host's stdin to the process; `false` gives it an empty stdin.
+    pub interactive: bool,
 }
 
 impl Default for VmSettings {
@@ -46,6 +50,7 @@ impl Default for VmSettings {
             qemu: None,
             tty: None,
             debug: false,
+            interactive: true,
         }
     }
 }
@@ -68,9 +73,25 @@ impl VmSettings {
         Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
     }
 
+    /// `base` (e.g. a casted executable's baked defaults) overridden by the `CAST_*`
+    /// variables that are set.
+    pub fn from_env_over(base: VmSettings) -> Result<Self, SettingError> {
+        Self::from_lookup_over(base, |name| {
+            std::env::var(name).ok().filter(|v| !v.is_empty())
+        })
+    }
+
     /// As [`VmSettings::from_env`], reading variables through `get`.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingError> {
-        let mut s = VmSettings::default();
+        Self::from_lookup_over(VmSettings::default(), get)
+    }
+
+    /// As [`VmSettings::from_env_over`], reading variables through `get`.
+    pub fn from_lookup_over(
+        base: VmSettings,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, SettingError> {
+        let mut s = base;
         if let Some(v) = get("CAST_CPUS") {
             s.cpus = parse_cpus("CAST_CPUS", &v)?;
         }
@@ -90,7 +111,9 @@ impl VmSettings {
                 expected: "kvm, hvf or tcg",
             })?);
         }
-        s.qemu = get("CAST_QEMU").map(PathBuf::from);
+        if let Some(v) = get("CAST_QEMU") {
+            s.qemu = Some(PathBuf::from(v));
+        }
         if let Some(v) = get("CAST_TTY") {
             s.tty = Some(parse_bool("CAST_TTY", &v)?);
         }
@@ -204,5 +227,24 @@ mod tests {
         let e = VmSettings::from_lookup(env(&[("CAST_CPUS", "many")])).unwrap_err();
         assert!(e.to_string().starts_with("CAST_CPUS=\"many\""), "{e}");
         assert!(VmSettings::from_lookup(env(&[("CAST_ACCEL", "warp")])).is_err());
+    }
+
+    #[test]
+    fn env_overrides_baked_defaults_which_override_the_runtimes() {
+        let baked = VmSettings {
+            cpus: 1,
+            memory_mib: 256,
+            tty: Some(false),
+            ..VmSettings::default()
+        };
+        let s = VmSettings::from_lookup_over(baked.clone(), |k| {
+            (k == "CAST_MEMORY").then(|| "1G".to_owned())
+        })
+        .unwrap();
+        assert_eq!((s.cpus, s.memory_mib, s.tty), (1, 1024, Some(false)));
+        assert_eq!(
+            VmSettings::from_lookup_over(baked.clone(), |_| None).unwrap(),
+            baked
+        );
     }
 }

@@ -6,6 +6,7 @@
 //! e2fsprogs, and a kernel bundle from `cargo xtask kernel`. A missing piece fails the
 //! test with what to install; nothing is skipped silently.
 
+pub mod casted;
 pub mod fixtures;
 pub mod images;
 pub mod proc;
@@ -13,4 +14,4 @@ pub mod push;
 pub mod registry;
 
 pub use fixtures::{busybox_rootfs, cargo_cast, RootFs};
-pub use proc::{qemu_processes_mentioning, Output, Run};
+pub use proc::{output_of, qemu_processes_mentioning, Output, Run};

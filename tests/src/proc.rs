@@ -78,35 +78,40 @@ impl Run {
 
     /// Runs to completion (bounded by [`RUN_BOUND`]) and collects the output.
     pub fn output(mut self) -> Output {
-        self.cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = Guard::spawn(self.cmd);
-        let mut stdin = child.0.stdin.take().unwrap();
-        let data = self.stdin.take().unwrap_or_default();
-        let feeder = std::thread::spawn(move || {
-            let _ = stdin.write_all(&data);
-        });
-        let mut out = child.0.stdout.take().unwrap();
-        let mut err = child.0.stderr.take().unwrap();
-        let out_reader = std::thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = out.read_to_end(&mut v);
-            v
-        });
-        let err_reader = std::thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = err.read_to_end(&mut v);
-            v
-        });
-        let code = child.wait_bounded(RUN_BOUND);
-        let _ = feeder.join();
-        Output {
-            code,
-            stdout: out_reader.join().unwrap(),
-            stderr: String::from_utf8_lossy(&err_reader.join().unwrap()).into_owned(),
-        }
+        let stdin = self.stdin.take().unwrap_or_default();
+        output_of(self.cmd, stdin)
+    }
+}
+
+/// Runs `cmd` with `stdin` to completion (bounded by [`RUN_BOUND`]) and collects
+/// its output.
+pub fn output_of(mut cmd: Command, stdin: Vec<u8>) -> Output {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = Guard::spawn(cmd);
+    let mut pipe = child.0.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        let _ = pipe.write_all(&stdin);
+    });
+    let mut out = child.0.stdout.take().unwrap();
+    let mut err = child.0.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let code = child.wait_bounded(RUN_BOUND);
+    let _ = feeder.join();
+    Output {
+        code,
+        stdout: out_reader.join().unwrap(),
+        stderr: String::from_utf8_lossy(&err_reader.join().unwrap()).into_owned(),
     }
 }
 
@@ -117,7 +122,7 @@ pub struct Guard(pub Child);
 impl Guard {
     /// Spawns `cmd`.
     pub fn spawn(mut cmd: Command) -> Self {
-        Guard(cmd.spawn().expect("spawning cargo-cast"))
+        Guard(cmd.spawn().expect("spawning the program under test"))
     }
 
     /// Waits at most `bound`; panics (after killing it) if the child is still running.

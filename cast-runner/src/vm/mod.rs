@@ -8,6 +8,7 @@ pub mod qemu;
 
 pub use accel::{Accel, AccelError};
 
+use std::borrow::Cow;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
@@ -24,13 +25,23 @@ pub struct DiskSlice {
     pub size: u64,
 }
 
+/// The guest kernel (uncompressed, with a PVH note) as the engine gets it.
+#[derive(Debug)]
+pub enum KernelImage {
+    /// A file, e.g. a kernel bundle's `vmlinux` or an extraction cache entry.
+    File(PathBuf),
+    /// An anonymous memory file holding it (when no cache can be written); the
+    /// engine opens it as `/proc/self/fd/N`.
+    Memory(OwnedFd),
+}
+
 /// Everything an engine needs to start one VM.
 #[derive(Debug)]
 pub struct VmSpec {
     /// Uncompressed kernel (ELF with a PVH note).
-    pub kernel: PathBuf,
+    pub kernel: KernelImage,
     /// The initrd contents.
-    pub initrd: Vec<u8>,
+    pub initrd: Cow<'static, [u8]>,
     /// Extra kernel command line (appended to the engine's own).
     pub cmdline: String,
     /// vCPUs.

@@ -10,7 +10,7 @@
 //! - Under TCG the kernel is told the TSC rate (`tsc_early_khz`): without HPET/PM
 //!   timer, microvm guests otherwise sometimes hang calibrating it.
 
-use super::{Accel, Backend, Vm, VmError, VmSpec};
+use super::{Accel, Backend, KernelImage, Vm, VmError, VmSpec};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::ffi::OsString;
@@ -75,7 +75,10 @@ impl Qemu {
         push("-m".into());
         push(format!("{}M", spec.memory_mib));
         push("-kernel".into());
-        push(spec.kernel.display().to_string());
+        push(match &spec.kernel {
+            KernelImage::File(path) => path.display().to_string(),
+            KernelImage::Memory(fd) => format!("/proc/self/fd/{}", fd.as_raw_fd()),
+        });
         push("-initrd".into());
         push(format!("/proc/self/fd/{initrd_fd}"));
         let mut cmdline = BASE_CMDLINE.to_owned();
@@ -134,6 +137,10 @@ impl Backend for Qemu {
             .iter()
             .map(|(_, fd)| fd.as_raw_fd())
             .chain([spec.console.as_raw_fd(), initrd.as_raw_fd()])
+            .chain(match &spec.kernel {
+                KernelImage::Memory(fd) => Some(fd.as_raw_fd()),
+                KernelImage::File(_) => None,
+            })
             .collect();
         let parent = std::process::id() as i32;
         let mut cmd = Command::new(&self.binary);

@@ -1,0 +1,130 @@
+//! The runner's own options in a casted executable: `--cast-help`, `--cast-version`
+//! and `--cast-info` (the baked configuration and the payload's digests).
+
+use super::{baked_settings, CastedError};
+use cast_payload::{PartKind, Payload};
+use std::fmt::Write;
+
+const VARIABLES: &str = "\
+  CAST_CPUS          vCPUs
+  CAST_MEMORY        guest memory: 512M, 1G, or MiB
+  CAST_TIMEOUT       stop the VM after N seconds (exit 124); 0: no limit
+  CAST_BOOT_TIMEOUT  give up if the guest is not up after N seconds
+  CAST_TTY           1/0: force terminal mode on or off (default: auto)
+  CAST_ACCEL         kvm, hvf or tcg (default: the best usable)
+  CAST_QEMU          QEMU binary (default: qemu-system-<arch> on PATH)
+  CAST_DEBUG         1: kernel messages and init timings on stderr
+  CAST_CACHE_DIR     cache root (default: ~/.cache/cast)";
+
+/// `--cast-help`.
+pub fn help(program: &str) -> i32 {
+    println!(
+        "{program}: a container image cast into an executable by cargo-cast; it runs the
+image's entrypoint in a disposable microVM (QEMU).
+
+Usage: {program} [ARGS...]
+  ARGS replace the image's CMD (its ENTRYPOINT is kept), as `docker run IMAGE ARGS...`.
+  stdin, stdout and stderr are streamed; the exit status is the process's own.
+
+Runner options (only as the sole argument):
+  --cast-help     this text
+  --cast-version  versions of the runtime and the payload
+  --cast-info     the baked run configuration, VM defaults and payload digests
+
+Environment (overrides the defaults baked into this executable):
+{VARIABLES}
+
+Exit status: the process's; 125 runtime failure, 124 CAST_TIMEOUT, 126 command not
+executable, 127 command not found."
+    );
+    0
+}
+
+/// `--cast-version`.
+pub fn version(program: &str, bytes: &[u8]) -> Result<i32, CastedError> {
+    let payload = Payload::parse(bytes)?;
+    println!(
+        "{program}: cargo-cast runtime {}, payload format {}, built by {}",
+        env!("CARGO_PKG_VERSION"),
+        payload.manifest.format,
+        payload.manifest.builder
+    );
+    Ok(0)
+}
+
+/// `--cast-info`: parses (does not hash) the payload and prints what it carries.
+pub fn info(program: &str, bytes: &[u8]) -> Result<i32, CastedError> {
+    let payload = Payload::parse(bytes)?;
+    let m = &payload.manifest;
+    let mut s = String::new();
+    let _ = writeln!(s, "name: {}", m.vm.name);
+    let _ = writeln!(s, "program: {program}");
+    let _ = writeln!(s, "runtime: cargo-cast {}", env!("CARGO_PKG_VERSION"));
+    let _ = writeln!(s, "builder: {}", m.builder);
+    let _ = writeln!(s, "payload format: {}", m.format);
+    let _ = writeln!(s, "payload digest: sha256:{}", payload.digest_hex());
+    let _ = writeln!(s, "payload size: {}", payload.bytes().len());
+    if let Ok((path, offset)) = super::locate::locate(bytes, 0).map(|l| (l.path, l.offset)) {
+        let _ = writeln!(
+            s,
+            "executable: {} (payload at offset {offset})",
+            path.display()
+        );
+    }
+    let _ = writeln!(
+        s,
+        "kernel release: {}",
+        m.kernel_release.as_deref().unwrap_or("unknown")
+    );
+    for kind in PartKind::ALL {
+        let p = m.part(kind);
+        let _ = writeln!(
+            s,
+            "part {}: offset {} length {} encoding {:?} sha256:{}{}",
+            kind.name(),
+            p.offset,
+            p.length,
+            p.encoding,
+            p.sha256,
+            if p.decoded_sha256 != p.sha256 {
+                format!(
+                    " (decoded {} bytes, sha256:{})",
+                    p.decoded_length, p.decoded_sha256
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
+    let rc = &m.run;
+    let list = |v: &Option<Vec<String>>| v.as_ref().map_or("none".into(), |v| format!("{v:?}"));
+    let _ = writeln!(s, "entrypoint: {}", list(&rc.entrypoint));
+    let _ = writeln!(s, "cmd: {}", list(&rc.cmd));
+    for (k, v) in &rc.env {
+        let _ = writeln!(s, "env: {k}={v}");
+    }
+    let _ = writeln!(s, "user: {}", rc.user.as_deref().unwrap_or("(root)"));
+    let _ = writeln!(s, "workdir: {}", rc.workdir.as_deref().unwrap_or("/"));
+    if !rc.exposed_ports.is_empty() {
+        let ports: Vec<String> = rc.exposed_ports.iter().map(|p| p.to_string()).collect();
+        let _ = writeln!(s, "exposed ports: {}", ports.join(" "));
+    }
+    let d = baked_settings(m);
+    let _ = writeln!(s, "vm cpus: {}", d.cpus);
+    let _ = writeln!(s, "vm memory: {}M", d.memory_mib);
+    let _ = writeln!(
+        s,
+        "vm timeout: {}",
+        d.timeout
+            .map_or("none".into(), |t| format!("{}s", t.as_secs()))
+    );
+    let _ = writeln!(
+        s,
+        "vm tty: {}",
+        d.tty.map_or("auto", |t| if t { "on" } else { "off" })
+    );
+    let _ = writeln!(s, "vm interactive: {}", m.vm.interactive);
+    let _ = writeln!(s, "vm network: {}", m.vm.network);
+    print!("{s}");
+    Ok(0)
+}

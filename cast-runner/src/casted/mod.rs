@@ -1,0 +1,257 @@
+//! The casted executable's runtime: what `main` does in a binary made by cargo-cast.
+//!
+//! 1. Parse and verify the payload linked into the binary (kernel and initrd from
+//!    memory, the root image from the file, as QEMU will read it).
+//! 2. Find the payload in the executable's own file ([`locate`]): the root image is
+//!    attached in place, never extracted or copied.
+//! 3. Get the kernel as a file from the extraction cache (first run: decompress once);
+//!    when the cache cannot be written, decode it into memory for this run.
+//! 4. Combine the baked run config with the arguments (they replace CMD, ENTRYPOINT is
+//!    kept, as `docker run IMAGE ARGS...`) and the baked VM defaults with `CAST_*`.
+//! 5. Run; exit with the process's exit code (125 for the runtime's own failures).
+//!
+//! The runner's own options are only `--cast-help`, `--cast-version` and
+//! `--cast-info`, and only as the sole argument; everything else goes to the image.
+
+mod info;
+pub mod locate;
+mod verified;
+
+use crate::error::RunError;
+use crate::settings::VmSettings;
+use crate::vm::{DiskSlice, KernelImage};
+use crate::RunRequest;
+use cast_payload::cache::{self, CacheError, DecodeError};
+use cast_payload::{Manifest, PartKind, Payload, ReadError};
+use cast_proto::StartSpec;
+use std::ffi::OsString;
+
+/// Declares the payload symbols the build script's object file defines and runs the
+/// casted runtime: a casted crate's whole `main.rs` is `cast_runner::casted_main!();`.
+#[macro_export]
+macro_rules! casted_main {
+    () => {
+        fn main() {
+            extern "C" {
+                static CAST_PAYLOAD: [u8; 0];
+                static CAST_PAYLOAD_LEN: u64;
+            }
+            // SAFETY: the linked payload object defines both symbols: CAST_PAYLOAD_LEN
+            // bytes of read-only data at CAST_PAYLOAD, never written, for the life of
+            // the process.
+            let payload: &'static [u8] = unsafe {
+                ::core::slice::from_raw_parts(
+                    ::core::ptr::addr_of!(CAST_PAYLOAD).cast::<u8>(),
+                    ::core::ptr::read_volatile(::core::ptr::addr_of!(CAST_PAYLOAD_LEN)) as usize,
+                )
+            };
+            $crate::casted::main(payload)
+        }
+    };
+}
+
+/// A casted executable could not run its image.
+#[derive(Debug, thiserror::Error)]
+pub enum CastedError {
+    /// The payload is damaged or from another format version.
+    #[error(transparent)]
+    Payload(#[from] ReadError),
+    /// The payload cannot be found in the executable's file.
+    #[error(transparent)]
+    Locate(#[from] locate::LocateError),
+    /// The kernel cannot be prepared.
+    #[error("cannot prepare the guest kernel")]
+    Kernel(#[source] std::io::Error),
+    /// The arguments cannot be passed on.
+    #[error("{0}")]
+    Usage(String),
+    /// The run itself failed.
+    #[error(transparent)]
+    Run(#[from] RunError),
+}
+
+impl CastedError {
+    /// The exit code: the run's own mapping, else 125.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CastedError::Run(e) => e.exit_code(),
+            _ => crate::EXIT_RUNTIME_FAILURE,
+        }
+    }
+}
+
+/// The casted executable's `main`: runs the image in `payload` and exits.
+pub fn main(payload: &'static [u8]) -> ! {
+    let mut args = std::env::args_os();
+    let argv0 = args.next().unwrap_or_default();
+    let program = std::path::Path::new(&argv0)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "cast".into());
+    let args: Vec<OsString> = args.collect();
+    let code = match run(&program, payload, args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{program}: {}", chain(&e));
+            e.exit_code()
+        }
+    };
+    std::process::exit(code)
+}
+
+/// Everything in [`main`] but the exit.
+pub fn run(program: &str, bytes: &'static [u8], args: Vec<OsString>) -> Result<i32, CastedError> {
+    if let [only] = args.as_slice() {
+        match only.to_str() {
+            Some("--cast-help") => return Ok(info::help(program)),
+            Some("--cast-version") => return info::version(program, bytes),
+            Some("--cast-info") => return info::info(program, bytes),
+            _ => {}
+        }
+    }
+    let payload = Payload::parse(bytes)?;
+    payload.verify_part(PartKind::Kernel)?;
+    payload.verify_part(PartKind::Initrd)?;
+    let manifest_end = cast_payload::format::HEADER_LEN + manifest_len(bytes);
+    let mut located = locate::locate(bytes, manifest_end)?;
+    verified::verify_root(&payload, &mut located)?;
+
+    let settings =
+        VmSettings::from_env_over(baked_settings(&payload.manifest)).map_err(RunError::from)?;
+    let spec = start_spec(&payload.manifest, args)?;
+    let kernel = kernel_image(program, &payload)?;
+    let root = DiskSlice {
+        path: located.path.clone(),
+        offset: located.offset + payload.manifest.root.offset,
+        size: payload.manifest.root.length,
+    };
+    Ok(crate::run(RunRequest {
+        program: program.to_owned(),
+        kernel,
+        initrd: payload.part_bytes(PartKind::Initrd).into(),
+        root,
+        spec,
+        settings,
+    })?)
+}
+
+fn manifest_len(bytes: &[u8]) -> usize {
+    bytes
+        .get(16..24)
+        .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap()) as usize)
+}
+
+/// The runtime's defaults with the payload's baked VM defaults on top.
+pub fn baked_settings(m: &Manifest) -> VmSettings {
+    let vm = &m.vm;
+    let mut s = VmSettings::default();
+    if let Some(cpus) = vm.cpus {
+        s.cpus = cpus;
+    }
+    if let Some(mib) = vm.memory_mib {
+        s.memory_mib = mib;
+    }
+    s.timeout = vm.timeout_secs.map(std::time::Duration::from_secs);
+    s.tty = vm.tty;
+    s.interactive = vm.interactive;
+    s
+}
+
+/// What the guest runs: ENTRYPOINT + (the arguments, or CMD when there are none).
+pub fn start_spec(m: &Manifest, args: Vec<OsString>) -> Result<StartSpec, CastedError> {
+    let rc = &m.run;
+    let args = args
+        .into_iter()
+        .map(|a| {
+            a.into_string()
+                .map_err(|a| CastedError::Usage(format!("argument {a:?} is not valid UTF-8")))
+        })
+        .collect::<Result<Vec<String>, _>>()?;
+    let mut argv = rc.entrypoint.clone().unwrap_or_default();
+    if args.is_empty() {
+        argv.extend(rc.cmd.clone().unwrap_or_default());
+    } else {
+        argv.extend(args);
+    }
+    if argv.is_empty() {
+        return Err(CastedError::Usage(
+            "the image has no ENTRYPOINT or CMD: give the command to run as arguments".into(),
+        ));
+    }
+    Ok(StartSpec {
+        argv,
+        env: rc.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        workdir: rc.workdir.clone(),
+        user: rc.user.clone(),
+        hostname: hostname(&m.vm.name),
+        ..StartSpec::default()
+    })
+}
+
+/// A valid hostname from the tool's name: letters, digits and `-`, at most 63.
+fn hostname(name: &str) -> String {
+    let h: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(63)
+        .collect();
+    let h = h.trim_matches('-');
+    if h.is_empty() { "cast" } else { h }.to_owned()
+}
+
+/// The kernel from the cache, or decoded into memory when the cache is unusable.
+fn kernel_image(program: &str, payload: &Payload<'_>) -> Result<KernelImage, CastedError> {
+    let result = match cache::cache_root() {
+        Some(root) => cache::extract_kernel(payload, &root),
+        None => Err(CacheError::NoCacheDir),
+    };
+    match result {
+        Ok(path) => Ok(KernelImage::File(path)),
+        Err(CacheError::Payload(e)) => Err(e.into()),
+        Err(e) => {
+            eprintln!(
+                "{program}: warning: {}; keeping the kernel in memory for this run (set CAST_CACHE_DIR to a writable directory)",
+                chain(&e)
+            );
+            kernel_in_memory(payload)
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn kernel_in_memory(payload: &Payload<'_>) -> Result<KernelImage, CastedError> {
+    let fd = nix::sys::memfd::memfd_create(
+        c"cast-kernel",
+        nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC,
+    )
+    .map_err(|e| CastedError::Kernel(e.into()))?;
+    let mut file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::from(fd));
+    match cache::decode_kernel(payload, &mut file) {
+        Ok(()) => {}
+        Err(DecodeError::Read(e)) => return Err(e.into()),
+        Err(DecodeError::Write(e)) => return Err(CastedError::Kernel(e)),
+    }
+    let file = file
+        .into_inner()
+        .map_err(|e| CastedError::Kernel(e.into_error()))?;
+    Ok(KernelImage::Memory(file.into()))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn kernel_in_memory(_payload: &Payload<'_>) -> Result<KernelImage, CastedError> {
+    Err(CastedError::Kernel(std::io::Error::other(
+        "no writable cache directory",
+    )))
+}
+
+/// An error and its causes on one line.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        s.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    s
+}

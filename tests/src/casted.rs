@@ -1,0 +1,84 @@
+//! The casted-executable fixture (`tests/fixtures/casted`): a crate whose build
+//! script makes a payload with the cast-payload API from the busybox EROFS root and
+//! the default kernel bundle. Built once per test process with `cargo build` into
+//! `<target>/e2e`, a target directory shared by every test run so rebuilds are
+//! incremental.
+
+use crate::{busybox_rootfs, RootFs};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The workspace directory.
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+/// The fixture's `hello-tool` executable, built once per test process.
+///
+/// Its run config: ENTRYPOINT `sh -c SCRIPT hello-tool`, CMD `default-cmd`,
+/// `GREETING=hi`, user `alice`, workdir `/data`; VM defaults: 1 vCPU, 256 MiB, a
+/// 150 s timeout. The script prints `args:$*`, the user/pwd/greeting/hostname, the
+/// vCPU count and MemTotal, and exits N when its first argument is `exit=N`.
+pub fn hello_tool() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let ws = workspace();
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| ws.join("target"))
+            .join("e2e");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(ws.join("tests/fixtures/casted"))
+            .args(["build", "--quiet", "--offline", "--target-dir"])
+            .arg(&target)
+            .env("CAST_FIXTURE_ROOTFS", busybox_rootfs(RootFs::Erofs))
+            // The outer build's wrappers (clippy, coverage) must not leak in.
+            .env_remove("RUSTC_WORKSPACE_WRAPPER")
+            .env_remove("RUSTC_WRAPPER")
+            .status()
+            .expect("running cargo build for the casted fixture");
+        assert!(status.success(), "building the casted fixture failed");
+        target.join("debug").join("hello-tool")
+    })
+}
+
+/// A command running `exe` with its cache in `cache` and no `CAST_*` settings from
+/// the test's own environment.
+pub fn casted(exe: &Path, cache: &Path) -> Command {
+    let mut cmd = Command::new(exe);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("CAST_") && key != "CAST_KERNEL" {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("CAST_CACHE_DIR", cache);
+    cmd
+}
+
+/// The file offset and length of the payload in an executable.
+pub fn payload_range(exe: &Path) -> (u64, u64) {
+    use object::{Object, ObjectSection};
+    let data = std::fs::read(exe).unwrap();
+    let file = object::File::parse(&*data).unwrap();
+    let section = file
+        .section_by_name(cast_payload::objfile::ELF_SECTION)
+        .expect("a payload section");
+    section.file_range().unwrap()
+}
+
+/// A copy of `exe` in `dir` with the byte at payload offset `at` flipped.
+pub fn damaged_copy(exe: &Path, dir: &Path, at: u64) -> PathBuf {
+    let (offset, _) = payload_range(exe);
+    let mut data = std::fs::read(exe).unwrap();
+    data[(offset + at) as usize] ^= 0x01;
+    let copy = dir.join(format!("hello-tool-{at}"));
+    std::fs::write(&copy, data).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    copy
+}

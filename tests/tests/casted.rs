@@ -1,0 +1,240 @@
+//! Casted executables: the fixture crate built with `cargo build`, run for real
+//! (QEMU/TCG), its payload verified, its kernel cache exercised.
+
+use cast_tests::casted::{casted, damaged_copy, hello_tool, payload_range};
+use cast_tests::output_of;
+use cast_tests::proc::Guard;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn cache() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("cast-test-cache-")
+        .tempdir()
+        .unwrap()
+}
+
+fn run(args: &[&str], envs: &[(&str, &str)], cache: &Path) -> cast_tests::Output {
+    let mut cmd = casted(hello_tool(), cache);
+    cmd.args(args).envs(envs.iter().copied());
+    output_of(cmd, Vec::new())
+}
+
+fn kernel_dir_entries(cache: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(cache.join("payload/kernel"))
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn it_runs_the_entrypoint_with_cmd_and_returns_the_exit_code() {
+    let cache = cache();
+    let out = run(&[], &[], cache.path());
+    assert_eq!(out.code, 0, "stderr: {}", out.stderr);
+    assert_eq!(out.stderr, "");
+    let text = out.stdout_text();
+    assert!(
+        text.starts_with(
+            "args:default-cmd\nuser:1000 pwd:/data greeting:hi host:hello-tool\ncpus:1 mem:"
+        ),
+        "{text}"
+    );
+    let out = run(&["exit=7", "--help"], &[], cache.path());
+    assert_eq!(out.code, 7, "stderr: {}", out.stderr);
+    // Arguments replace CMD; the entrypoint is kept; --help reaches the tool.
+    assert!(
+        out.stdout_text().starts_with("args:exit=7 --help\n"),
+        "{}",
+        out.stdout_text()
+    );
+}
+
+#[test]
+fn cast_variables_override_the_baked_defaults() {
+    let cache = cache();
+    let mem = |out: &cast_tests::Output| -> u64 {
+        let text = out.stdout_text();
+        text.rsplit("mem:").next().unwrap().trim().parse().unwrap()
+    };
+    let baked = run(&[], &[], cache.path());
+    assert_eq!(baked.code, 0, "stderr: {}", baked.stderr);
+    assert!(baked.stdout_text().contains("cpus:1 "));
+    let out = run(
+        &[],
+        &[("CAST_CPUS", "2"), ("CAST_MEMORY", "512M")],
+        cache.path(),
+    );
+    assert_eq!(out.code, 0, "stderr: {}", out.stderr);
+    assert!(
+        out.stdout_text().contains("cpus:2 "),
+        "{}",
+        out.stdout_text()
+    );
+    assert!(
+        mem(&out) > mem(&baked) + 200_000,
+        "{} vs {}",
+        mem(&out),
+        mem(&baked)
+    );
+    let out = run(&[], &[("CAST_CPUS", "lots")], cache.path());
+    assert_eq!(out.code, 125);
+    assert!(
+        out.stderr.starts_with("hello-tool: CAST_CPUS=\"lots\""),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn cast_options_describe_the_executable_without_booting() {
+    let cache = cache();
+    let out = run(&["--cast-info"], &[], cache.path());
+    assert_eq!(out.code, 0, "stderr: {}", out.stderr);
+    let text = out.stdout_text();
+    for line in [
+        "name: hello-tool\n",
+        "cmd: [\"default-cmd\"]\n",
+        "env: GREETING=hi\n",
+        "user: alice\n",
+        "workdir: /data\n",
+        "vm cpus: 1\n",
+        "vm memory: 256M\n",
+        "vm timeout: 150s\n",
+    ] {
+        assert!(text.contains(line), "{line:?} missing from:\n{text}");
+    }
+    assert!(text.contains("payload digest: sha256:"), "{text}");
+    assert!(text.contains("part root image: offset "), "{text}");
+    let (offset, _) = payload_range(hello_tool());
+    assert!(
+        text.contains(&format!("(payload at offset {offset})")),
+        "{text}"
+    );
+    let out = run(&["--cast-version"], &[], cache.path());
+    assert!(out
+        .stdout_text()
+        .starts_with("hello-tool: cargo-cast runtime "));
+    let out = run(&["--cast-help"], &[], cache.path());
+    assert!(out.stdout_text().contains("CAST_MEMORY"));
+    // Not alone: passed to the image like any argument (no boot needed to tell).
+    assert!(!kernel_dir_entries(cache.path())
+        .iter()
+        .any(|e| e.len() == 64));
+}
+
+#[test]
+fn a_flipped_byte_anywhere_in_the_payload_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = cache();
+    let info = run(&["--cast-info"], &[], cache.path()).stdout_text();
+    let part_offset = |name: &str| -> u64 {
+        let line = info
+            .lines()
+            .find(|l| l.starts_with(&format!("part {name}: offset ")))
+            .unwrap();
+        let after = line.split(": offset ").nth(1).unwrap();
+        after.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    for (what, at, says) in [
+        ("manifest", 100, "the manifest does not match"),
+        (
+            "kernel",
+            part_offset("kernel") + 5000,
+            "the kernel does not match",
+        ),
+        (
+            "root",
+            part_offset("root image") + 1030,
+            "the root image does not match",
+        ),
+    ] {
+        let exe = damaged_copy(hello_tool(), dir.path(), at);
+        let out = output_of(casted(&exe, cache.path()), Vec::new());
+        assert_eq!(out.code, 125, "{what}: {}", out.stderr);
+        assert!(
+            out.stderr
+                .starts_with(&format!("hello-tool-{at}: the payload is damaged: "))
+                && out.stderr.contains(says)
+                && out.stderr.lines().count() == 1,
+            "{what}: {}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn eight_concurrent_first_runs_share_one_cache_entry() {
+    let cache = cache();
+    let outs: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| s.spawn(|| run(&["exit=3"], &[], cache.path())))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for out in outs {
+        assert_eq!(out.code, 3, "stderr: {}", out.stderr);
+        assert_eq!(out.stderr, "");
+    }
+    let entries = kernel_dir_entries(cache.path());
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert!(entries[0].len() == 64 && entries[1] == format!("{}.lock", entries[0]));
+}
+
+#[test]
+fn a_run_killed_while_extracting_leaves_nothing_the_next_run_trusts() {
+    let cache = cache();
+    let kernel_dir = cache.path().join("payload/kernel");
+    let mut child = Guard::spawn(casted(hello_tool(), cache.path()));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let caught = loop {
+        let partial = std::fs::read_dir(&kernel_dir).ok().is_some_and(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().contains(".tmp"))
+        });
+        if partial {
+            child.0.kill().unwrap();
+            break true;
+        }
+        if Instant::now() > deadline || child.0.try_wait().unwrap().is_some() {
+            break false;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    };
+    drop(child);
+    assert!(caught, "the first run never showed a partial cache entry");
+    assert!(
+        kernel_dir_entries(cache.path())
+            .iter()
+            .all(|e| e.len() != 64),
+        "a killed extraction left a complete-looking entry"
+    );
+    let out = run(&["exit=5"], &[], cache.path());
+    assert_eq!(out.code, 5, "stderr: {}", out.stderr);
+    let entries = kernel_dir_entries(cache.path());
+    assert!(!entries.iter().any(|e| e.contains(".tmp")), "{entries:?}");
+}
+
+#[test]
+fn an_unwritable_cache_runs_with_the_kernel_in_memory_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_dir = dir.path().join("file");
+    std::fs::write(&not_a_dir, b"").unwrap();
+    let out = run(&["exit=4"], &[], &not_a_dir);
+    assert_eq!(out.code, 4, "stderr: {}", out.stderr);
+    assert!(out.stdout_text().starts_with("args:exit=4\n"));
+    assert!(
+        out.stderr
+            .starts_with("hello-tool: warning: cannot write the cache directory")
+            && out
+                .stderr
+                .contains("keeping the kernel in memory for this run")
+            && out.stderr.lines().count() == 1,
+        "{}",
+        out.stderr
+    );
+}
