@@ -124,7 +124,9 @@ pub fn run(args: BuildArgs, ui: &Ui) -> Result<()> {
     if args.cargo.manifest_path.is_some() {
         return build_crate(&args.cargo, &env, args.output.as_deref(), ui);
     }
-    let has_file = ["Containerfile", "Dockerfile"].iter().any(|f| dir.join(f).is_file());
+    let has_file = ["Containerfile", "Dockerfile"]
+        .iter()
+        .any(|f| dir.join(f).is_file());
     if !has_file && args.cast.image.is_none() {
         bail!(
             "{} has neither a Cargo.toml nor a Containerfile.\n  \
@@ -181,7 +183,10 @@ fn build_dir(dir: &Path, args: &BuildArgs, env: &[(String, String)], ui: &Ui) ->
     let mut meta = Metadata::default();
     meta.set("containerfile", Some(dir.display().to_string()));
     meta.set("context", Some(dir.display().to_string()));
-    meta.set("name", Some(args.cast.name.clone().unwrap_or(dir_name.clone())));
+    meta.set(
+        "name",
+        Some(args.cast.name.clone().unwrap_or(dir_name.clone())),
+    );
     template::write(&crate_dir, &template::files(&package, &meta, false))?;
     let mut flags = args.cargo.clone();
     flags.manifest_path = Some(crate_dir.join("Cargo.toml"));
@@ -206,7 +211,10 @@ fn build_dir(dir: &Path, args: &BuildArgs, env: &[(String, String)], ui: &Ui) ->
 fn finish(exe: &Executable, target: Option<&str>, ui: &Ui) -> Result<()> {
     if crate::sign::needs_signing(target) {
         crate::sign::adhoc_sign(&exe.path, &exe.name)?;
-        ui.status("Signed", format!("{} (virtualization, hypervisor)", exe.name));
+        ui.status(
+            "Signed",
+            format!("{} (virtualization, hypervisor)", exe.name),
+        );
     }
     for p in exe.report.iter().flat_map(|r| &r.payloads) {
         for w in &p.warnings {
@@ -244,7 +252,8 @@ fn target_dir(flags: &CargoFlags) -> Result<PathBuf> {
     if let Some(d) = std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
         return Ok(absolute(Path::new(&d)));
     }
-    let cache = cast_kernel::cache_dir().context("no cache directory: set CAST_CACHE_DIR or HOME")?;
+    let cache =
+        cast_kernel::cache_dir().context("no cache directory: set CAST_CACHE_DIR or HOME")?;
     Ok(cache.join("target"))
 }
 
@@ -262,8 +271,12 @@ fn short_hash(p: &Path) -> String {
 
 /// Copies `from` to `to` through a temporary file and a rename.
 pub fn copy_executable(from: &Path, to: &Path) -> Result<()> {
-    let parent = to.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    let parent = to
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)
+        .with_context(|| format!("cannot create {}", parent.display()))?;
     let tmp = tempfile::NamedTempFile::new_in(parent)
         .with_context(|| format!("cannot write in {}", parent.display()))?;
     std::fs::copy(from, tmp.path())

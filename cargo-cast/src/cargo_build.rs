@@ -20,7 +20,12 @@ use crate::ui::Ui;
 #[derive(Debug, Default, Clone, clap::Args)]
 pub struct CargoFlags {
     /// Package to build (see `cargo help pkgid`).
-    #[arg(short = 'p', long = "package", value_name = "SPEC", help_heading = "Cargo")]
+    #[arg(
+        short = 'p',
+        long = "package",
+        value_name = "SPEC",
+        help_heading = "Cargo"
+    )]
     pub package: Vec<String>,
     /// Build only this binary.
     #[arg(long = "bin", value_name = "NAME", help_heading = "Cargo")]
@@ -155,7 +160,10 @@ pub fn build(flags: &CargoFlags, env: &[(String, String)], ui: &Ui) -> Result<Ve
                 }
             }
             Message::BuildScriptExecuted(b) => {
-                spinner.set_message(format!("ran the build script of {}", short(&b.package_id.repr)));
+                spinner.set_message(format!(
+                    "ran the build script of {}",
+                    short(&b.package_id.repr)
+                ));
                 out_dirs.insert(b.package_id.repr.clone(), b.out_dir);
             }
             _ => {}
@@ -185,8 +193,5 @@ pub fn build(flags: &CargoFlags, env: &[(String, String)], ui: &Ui) -> Result<Ve
 }
 
 fn short(package_id: &str) -> &str {
-    package_id
-        .rsplit(['/', '#'])
-        .next()
-        .unwrap_or(package_id)
+    package_id.rsplit(['/', '#']).next().unwrap_or(package_id)
 }

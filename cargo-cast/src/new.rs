@@ -38,7 +38,10 @@ pub fn run(args: NewArgs, ui: &Ui) -> Result<()> {
         );
     }
     template::write(&dir, &template::files(&name, &Metadata::default(), true))?;
-    ui.status("Created", format!("casted crate `{name}` in {}", dir.display()));
+    ui.status(
+        "Created",
+        format!("casted crate `{name}` in {}", dir.display()),
+    );
     if !ui.quiet {
         eprintln!(
             "\nNext: edit {0}/Containerfile, then\n  cd {0} && cargo cast build && ./target/debug/{name} hi",

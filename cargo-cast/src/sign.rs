@@ -70,3 +70,46 @@ pub fn entitlements(data: &[u8]) -> Result<Vec<String>> {
     }
     Ok(v)
 }
+
+/// Sign executables for macOS (ad hoc, with the virtualization entitlements).
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "`cargo cast build` signs Apple-target binaries itself; this is for
+executables linked elsewhere (e.g. cross-linked on another machine).
+
+Examples:
+  cargo cast sign target/aarch64-apple-darwin/release/my-tool
+  cargo cast sign --show my-tool        # print the entitlements in the signature"
+)]
+pub struct SignArgs {
+    /// Mach-O executables to sign in place.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<std::path::PathBuf>,
+    /// Print each file's entitlements instead of signing.
+    #[arg(long)]
+    pub show: bool,
+}
+
+/// Runs `cargo cast sign`.
+pub fn run(args: SignArgs, ui: &crate::ui::Ui) -> Result<()> {
+    for file in &args.files {
+        if args.show {
+            let data =
+                std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+            for xml in entitlements(&data).with_context(|| file.display().to_string())? {
+                println!("{}:\n{xml}", file.display());
+            }
+            continue;
+        }
+        let id = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "cast".into());
+        adhoc_sign(file, &id)?;
+        ui.status(
+            "Signed",
+            format!("{} (virtualization, hypervisor)", file.display()),
+        );
+    }
+    Ok(())
+}

@@ -12,7 +12,11 @@ use anyhow::{Context as _, Result};
 
 macro_rules! template {
     ($file:literal) => {
-        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../templates/crate/", $file))
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../templates/crate/",
+            $file
+        ))
     };
 }
 
@@ -54,7 +58,11 @@ impl Metadata {
 }
 
 /// The crate's files: (relative path, contents, executable).
-pub fn files(name: &str, metadata: &Metadata, with_image: bool) -> Vec<(&'static str, String, bool)> {
+pub fn files(
+    name: &str,
+    metadata: &Metadata,
+    with_image: bool,
+) -> Vec<(&'static str, String, bool)> {
     let root = cast_root().display().to_string();
     let meta = metadata.render();
     let meta = if meta.is_empty() {

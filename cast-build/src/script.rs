@@ -197,10 +197,15 @@ impl Cast {
                 interactive: config.interactive,
                 network: config.network,
             };
-            let builder = PayloadBuilder::new(image.run_config.clone(), vm)
+            let mut builder = PayloadBuilder::new(image.run_config.clone(), vm)
                 .kernel(bundle.kernel_path(), bundle.manifest.release.clone())
                 .initrd(initrd)
                 .root_image(&image.root_image);
+            // Level 19 takes most of a minute (cached once per kernel); debug builds
+            // stay quick with level 3.
+            if std::env::var("PROFILE").as_deref() != Ok("release") {
+                builder = builder.zstd_level(3);
+            }
             let dir = match &bin {
                 Some(b) => self.out_dir.join(format!("cast-{b}")),
                 None => self.out_dir.clone(),
