@@ -220,7 +220,9 @@ fn finish(exe: &Executable, target: Option<&str>, ui: &Ui) -> Result<()> {
         for w in &p.warnings {
             ui.warn(w);
         }
-        let image = if p.cache_hit {
+        let image = if exe.fresh {
+            "up to date: nothing changed, no image work".to_owned()
+        } else if p.cache_hit {
             format!("image from cache in {} ms", p.image_ms)
         } else {
             format!("image built in {} ms", p.image_ms)

@@ -118,6 +118,9 @@ pub struct Executable {
     pub path: PathBuf,
     /// The package's cast report; `None` for a package that casts nothing.
     pub report: Option<CastReport>,
+    /// Whether the report predates this build: Cargo found nothing changed and did
+    /// not run the build script, so no image work was even considered.
+    pub fresh: bool,
 }
 
 /// Runs `cargo build` with `flags` (plus `env`), returns the binaries built.
@@ -134,6 +137,7 @@ pub fn build(flags: &CargoFlags, env: &[(String, String)], ui: &Ui) -> Result<Ve
     } else {
         cmd.stderr(Stdio::piped());
     }
+    let started = std::time::SystemTime::now();
     let mut child = cmd.spawn().context("cannot run cargo (is it on PATH?)")?;
     let stderr = child.stderr.take().map(|mut e| {
         std::thread::spawn(move || {
@@ -179,14 +183,19 @@ pub fn build(flags: &CargoFlags, env: &[(String, String)], ui: &Ui) -> Result<Ve
     Ok(bins
         .into_iter()
         .map(|(pkg, name, exe)| {
-            let report = out_dirs
-                .get(&pkg)
-                .and_then(|d| std::fs::read(d.join(cast_build::REPORT_FILE)).ok())
+            let file = out_dirs.get(&pkg).map(|d| d.join(cast_build::REPORT_FILE));
+            let report = file
+                .as_ref()
+                .and_then(|f| std::fs::read(f).ok())
                 .and_then(|b| serde_json::from_slice(&b).ok());
+            let written = file
+                .and_then(|f| std::fs::metadata(f).ok())
+                .and_then(|m| m.modified().ok());
             Executable {
                 name,
                 path: exe.into_std_path_buf(),
                 report,
+                fresh: written.is_some_and(|w| w < started),
             }
         })
         .collect())

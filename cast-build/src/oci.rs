@@ -13,7 +13,7 @@ use cast_rootfs::{layer, ImageTree};
 
 use crate::builder::{BaseError, BaseTrees};
 use crate::eval::BaseImages;
-use crate::runconfig::{ImageConfig, RunConfig};
+use crate::runconfig::RunConfig;
 
 /// Base images resolved through a [`Resolver`].
 #[derive(Debug)]
@@ -114,38 +114,7 @@ impl BaseTrees for OciImages {
 
 /// The run config an image's own config gives.
 pub fn run_config_of(c: &cast_oci::ImageConfig) -> RunConfig {
-    RunConfig::from_image_config(ImageConfig {
-        env: c.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
-        entrypoint: (!c.entrypoint.is_empty()).then(|| c.entrypoint.clone()),
-        cmd: (!c.cmd.is_empty()).then(|| c.cmd.clone()),
-        user: c
-            .user
-            .as_ref()
-            .map_or_else(String::new, |u| match &u.group {
-                Some(g) => format!("{}:{g}", u.user),
-                None => u.user.clone(),
-            }),
-        working_dir: c.working_dir.clone().unwrap_or_default(),
-        labels: c.labels.clone(),
-        exposed_ports: c
-            .exposed_ports
-            .iter()
-            .map(|p| {
-                let proto = match p.protocol {
-                    cast_oci::Protocol::Tcp => "tcp",
-                    cast_oci::Protocol::Udp => "udp",
-                    cast_oci::Protocol::Sctp => "sctp",
-                };
-                format!("{}/{proto}", p.port)
-            })
-            .collect(),
-        stop_signal: c
-            .stop_signal
-            .as_ref()
-            .map_or_else(String::new, |s| s.name.clone()),
-        volumes: c.volumes.clone(),
-        shell: c.shell.clone(),
-    })
+    RunConfig::from_image_config(c.clone())
 }
 
 fn platform_string(p: &Platform) -> String {

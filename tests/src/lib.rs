@@ -7,6 +7,7 @@
 //! test with what to install; nothing is skipped silently.
 
 pub mod casted;
+pub mod casting;
 pub mod fixtures;
 pub mod images;
 pub mod proc;
