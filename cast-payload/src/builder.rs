@@ -4,8 +4,14 @@
 //! The root image can be gigabytes, so it is never held in memory: it is hashed in a
 //! first pass (its manifest entry must come before it) and copied in a second. The
 //! kernel is compressed with zstd into memory (a vmlinux is ~50 MB, ~10 MB
-//! compressed); the compressed form is cached (see [`crate::zstd_cache`]) because
-//! high levels take most of a minute. The initrd is given as bytes.
+//! compressed). The initrd is given as bytes.
+//!
+//! High zstd levels take most of a minute for a kernel and a build script runs on
+//! every rebuild, so the compressed kernel is cached
+//! (`<cache>/payload/zstd/<vmlinux sha256>-<level>.zst`). A hit is decompressed and
+//! compared with the vmlinux before use (~0.2 s), so a damaged entry is never
+//! embedded. The cache is best-effort: when it cannot be written, the kernel is
+//! compressed every time.
 
 use crate::format::{
     align_up, hex, Encoding, Header, Manifest, Part, VmDefaults, ALIGN, FORMAT_VERSION, HEADER_LEN,
@@ -104,7 +110,7 @@ impl PayloadBuilder {
         let initrd = self.initrd.as_deref().ok_or(missing("initrd"))?;
         let root = self.root.as_deref().ok_or(missing("root image"))?;
 
-        let kernel = crate::zstd_cache::compressed_kernel(vmlinux, self.zstd_level)?;
+        let kernel = compressed_kernel(vmlinux, self.zstd_level)?;
         let (root_len, root_sha) = hash_file(root)?;
         if root_len == 0 {
             return Err(BuildError::Input {
@@ -113,6 +119,7 @@ impl PayloadBuilder {
             });
         }
         let root_padded = root_len.div_ceil(512) * 512;
+        let first_pass = root_sha.clone().finalize();
         let root_sha = if root_padded == root_len {
             root_sha
         } else {
@@ -198,11 +205,11 @@ impl PayloadBuilder {
         w.pad_to(manifest.initrd.offset).map_err(io)?;
         w.write_all(initrd).map_err(io)?;
         w.pad_to(manifest.root.offset).map_err(io)?;
-        let copied = copy_file(root, &mut w)?;
-        if copied != root_len {
+        let (copied, second_pass) = copy_file(root, &mut w)?;
+        if copied != root_len || second_pass != first_pass {
             return Err(BuildError::Input {
                 path: root.to_owned(),
-                why: format!("it changed while being written ({root_len} then {copied} bytes)"),
+                why: "it changed while the payload was being written".into(),
             });
         }
         w.pad_to(total_len).map_err(io)?;
@@ -246,29 +253,115 @@ fn open(path: &Path) -> Result<File, BuildError> {
     })
 }
 
-/// The length and running SHA-256 of a file, read in 1 MiB chunks.
+/// The length and running SHA-256 of a file.
 fn hash_file(path: &Path) -> Result<(u64, Sha256), BuildError> {
-    let mut file = open(path)?;
     let mut hasher = Sha256::new();
+    let len = stream(path, "reading", |chunk| {
+        hasher.update(chunk);
+        Ok(())
+    })?;
+    Ok((len, hasher))
+}
+
+/// Copies a file into `out`; returns its length and the SHA-256 of what was copied.
+fn copy_file(
+    path: &Path,
+    out: &mut impl Write,
+) -> Result<(u64, sha2::digest::Output<Sha256>), BuildError> {
+    let mut hasher = Sha256::new();
+    let len = stream(path, "copying into the payload", |chunk| {
+        hasher.update(chunk);
+        out.write_all(chunk)
+    })?;
+    Ok((len, hasher.finalize()))
+}
+
+/// Feeds a file to `each` in 1 MiB chunks; returns its length.
+fn stream(
+    path: &Path,
+    doing: &str,
+    mut each: impl FnMut(&[u8]) -> io::Result<()>,
+) -> Result<u64, BuildError> {
+    let mut file = open(path)?;
+    let fail = |source| BuildError::Io {
+        what: format!("{doing} {}", path.display()),
+        source,
+    };
     let mut buf = vec![0u8; 1 << 20];
     let mut len = 0u64;
     loop {
-        let n = file.read(&mut buf).map_err(|source| BuildError::Io {
-            what: format!("reading {}", path.display()),
-            source,
-        })?;
-        if n == 0 {
-            return Ok((len, hasher));
-        }
-        hasher.update(&buf[..n]);
+        let n = match file.read(&mut buf) {
+            Ok(0) => return Ok(len),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(fail(e)),
+        };
+        each(&buf[..n]).map_err(fail)?;
         len += n as u64;
     }
 }
 
-fn copy_file(path: &Path, out: &mut impl Write) -> Result<u64, BuildError> {
-    let mut file = open(path)?;
-    io::copy(&mut file, out).map_err(|source| BuildError::Io {
-        what: format!("copying {} into the payload", path.display()),
+/// The kernel part's bytes and what they decode to.
+#[derive(Debug, Clone)]
+pub struct CompressedKernel {
+    /// One zstd frame.
+    pub data: Vec<u8>,
+    /// Length of the vmlinux.
+    pub decoded_length: u64,
+    /// SHA-256 of the vmlinux, lowercase hex.
+    pub decoded_sha256: String,
+}
+
+/// Compresses `vmlinux` at `level`, or takes the result from the cache.
+pub fn compressed_kernel(vmlinux: &Path, level: i32) -> Result<CompressedKernel, BuildError> {
+    let raw = std::fs::read(vmlinux).map_err(|source| BuildError::Io {
+        what: format!("reading the kernel {}", vmlinux.display()),
         source,
+    })?;
+    let sha = hex(&Sha256::digest(&raw));
+    let entry = cache_entry(&sha, level);
+    if let Some(data) = entry.as_deref().and_then(|e| std::fs::read(e).ok()) {
+        if decodes_to(&data, &raw) {
+            return Ok(CompressedKernel {
+                data,
+                decoded_length: raw.len() as u64,
+                decoded_sha256: sha,
+            });
+        }
+    }
+    let data = zstd::bulk::compress(&raw, level).map_err(|source| BuildError::Io {
+        what: format!("compressing the kernel at zstd level {level}"),
+        source,
+    })?;
+    if let Some(entry) = entry {
+        let _ = store(&entry, &data); // best-effort
+    }
+    Ok(CompressedKernel {
+        data,
+        decoded_length: raw.len() as u64,
+        decoded_sha256: sha,
     })
+}
+
+fn cache_entry(sha: &str, level: i32) -> Option<PathBuf> {
+    cast_kernel::cache_dir().map(|d| {
+        d.join("payload")
+            .join("zstd")
+            .join(format!("{sha}-{level}.zst"))
+    })
+}
+
+fn decodes_to(data: &[u8], raw: &[u8]) -> bool {
+    zstd::bulk::decompress(data, raw.len()).is_ok_and(|d| d == raw)
+}
+
+/// Writes `data` to `entry` through a temporary file and a rename.
+fn store(entry: &Path, data: &[u8]) -> std::io::Result<()> {
+    let dir = entry.parent().expect("entries live in a directory");
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(data)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(entry).map_err(|e| e.error)?;
+    Ok(())
 }

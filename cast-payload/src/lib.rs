@@ -14,20 +14,16 @@
 //! This crate is linked into every casted executable: it keeps to light
 //! dependencies.
 
-pub mod build_script;
 pub mod builder;
 pub mod cache;
 pub mod format;
-mod mmap;
 pub mod objfile;
 pub mod reader;
 pub mod run_config;
-pub mod zstd_cache;
 
-pub use build_script::{link_payload, write_payload_object, Linked};
-pub use builder::PayloadBuilder;
+pub use builder::{compressed_kernel, CompressedKernel, PayloadBuilder};
 pub use format::{Encoding, Manifest, Part, PartKind, VmDefaults};
-pub use objfile::{ObjectFormat, ObjectTarget};
+pub use objfile::{link_payload, write_payload_object, Linked, ObjectFormat, ObjectTarget};
 pub use reader::{Payload, ReadError};
 pub use run_config::{ImageConfig, Port, Protocol, RunConfig};
 

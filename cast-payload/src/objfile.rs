@@ -1,4 +1,5 @@
-//! The payload as a relocatable object file the linker puts into the executable.
+//! The payload as a relocatable object file the linker puts into the executable, and
+//! the build-script helper that writes it into `OUT_DIR` ([`link_payload`]).
 //!
 //! One section ([`ELF_SECTION`] / `__TEXT,`[`MACHO_SECTION`]), aligned to 4 KiB,
 //! holds the payload; the global data symbol [`PAYLOAD_SYMBOL`] is defined at its
@@ -8,19 +9,25 @@
 //! garbage collection.
 //!
 //! The `object` writer keeps section data in memory; the payload is handed to it as
-//! a read-only memory map of the payload file ([`crate::mmap`]), so a
+//! a read-only memory map of the payload file ([`Mmap`]), so a
 //! multi-gigabyte root image never lands on the heap: the writer streams it from
 //! the page cache to the output.
+//!
+//! `cargo:rustc-link-arg-bins` reaches only the package's binaries (not its tests or
+//! examples), which is why only the binary may reference the payload symbols: the
+//! generated `main.rs` does, through `cast_runner::casted_main!()`. The helper
+//! prints no `rerun-if-changed` lines: the caller knows its inputs.
 
-use crate::format::ALIGN;
-use crate::mmap::Mmap;
+use crate::builder::PayloadBuilder;
+use crate::format::{Manifest, ALIGN};
 use crate::BuildError;
 use object::write::{Object, StandardSection, Symbol, SymbolSection};
 use object::SymbolScope;
 use object::{Architecture, BinaryFormat, Endianness, SectionKind, SymbolFlags, SymbolKind};
 use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::io::{self, BufWriter, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
 
 /// The symbol at the payload's first byte (Mach-O adds its leading underscore).
 pub const PAYLOAD_SYMBOL: &str = "CAST_PAYLOAD";
@@ -144,6 +151,66 @@ pub fn build_object(payload: &[u8], target: ObjectTarget) -> Object<'_> {
     obj
 }
 
+/// File names used in `OUT_DIR`.
+pub const OBJECT_FILE: &str = "cast-payload.o";
+const PAYLOAD_FILE: &str = "cast-payload.bin";
+
+/// What [`link_payload`] produced.
+#[derive(Debug, Clone)]
+pub struct Linked {
+    /// The object file (in `OUT_DIR`).
+    pub object: PathBuf,
+    /// The payload's manifest.
+    pub manifest: Manifest,
+    /// The payload's length in bytes.
+    pub payload_len: u64,
+}
+
+/// From a build script: writes the payload for `TARGET` into `OUT_DIR`, and prints
+/// `cargo:rustc-link-arg-bins=<object>`.
+///
+/// ```no_run
+/// // build.rs
+/// use cast_payload::{PayloadBuilder, RunConfig, VmDefaults};
+/// let bundle = cast_kernel::KernelBundle::locate(None).unwrap();
+/// let initrd: Vec<u8> = Vec::new(); // cast_runner::initrd::build(&bundle)
+/// let builder = PayloadBuilder::new(RunConfig::default(), VmDefaults::default())
+///     .kernel(bundle.kernel_path(), bundle.manifest.release.clone())
+///     .initrd(initrd)
+///     .root_image("rootfs.erofs");
+/// cast_payload::link_payload(&builder).unwrap();
+/// ```
+pub fn link_payload(builder: &PayloadBuilder) -> Result<Linked, BuildError> {
+    let env = |name: &'static str| std::env::var_os(name).ok_or(BuildError::NotInBuildScript(name));
+    let out_dir = PathBuf::from(env("OUT_DIR")?);
+    let target = env("TARGET")?;
+    let target = ObjectTarget::from_triple(&target.to_string_lossy())?;
+    let linked = write_payload_object(builder, target, &out_dir)?;
+    println!("cargo:rustc-link-arg-bins={}", linked.object.display());
+    Ok(linked)
+}
+
+/// Writes `<dir>/cast-payload.o` for `target` (through a temporary payload file in
+/// `dir`, removed afterwards). The part of [`link_payload`] that needs no Cargo.
+pub fn write_payload_object(
+    builder: &PayloadBuilder,
+    target: ObjectTarget,
+    dir: &Path,
+) -> Result<Linked, BuildError> {
+    let payload = dir.join(PAYLOAD_FILE);
+    let object = dir.join(OBJECT_FILE);
+    let manifest = builder.write_file(&payload)?;
+    let result = write_object(&payload, target, &object);
+    let payload_len = std::fs::metadata(&payload).map(|m| m.len()).unwrap_or(0);
+    let _ = std::fs::remove_file(&payload);
+    result?;
+    Ok(Linked {
+        object,
+        manifest,
+        payload_len,
+    })
+}
+
 fn macho_build_version(arch: Arch) -> object::write::MachOBuildVersion {
     let mut v = object::write::MachOBuildVersion::default();
     v.platform = object::macho::PLATFORM_MACOS;
@@ -154,4 +221,62 @@ fn macho_build_version(arch: Arch) -> object::write::MachOBuildVersion {
     };
     v.sdk = v.minos;
     v
+}
+
+/// A read-only, private memory map of a whole file, unmapped on drop. Only used
+/// on a payload file this crate has just written and nothing else modifies.
+#[derive(Debug)]
+struct Mmap {
+    ptr: *mut libc::c_void,
+    len: usize,
+}
+
+impl Mmap {
+    /// Maps all of `file` read-only. An empty file maps to an empty slice.
+    fn map(file: &File) -> io::Result<Mmap> {
+        let len = usize::try_from(file.metadata()?.len())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file too large to map"))?;
+        if len == 0 {
+            return Ok(Mmap {
+                ptr: std::ptr::null_mut(),
+                len: 0,
+            });
+        }
+        // SAFETY: a fresh private read-only mapping of an open fd; the kernel picks the
+        // address; the result is checked against MAP_FAILED before use.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Mmap { ptr, len })
+    }
+
+    /// The file's bytes.
+    fn as_slice(&self) -> &[u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: `ptr` is a live mapping of `len` readable bytes until drop, and the
+        // returned borrow cannot outlive `self`. The file is not modified while mapped
+        // (see the module docs).
+        unsafe { std::slice::from_raw_parts(self.ptr.cast::<u8>(), self.len) }
+    }
+}
+
+impl Drop for Mmap {
+    fn drop(&mut self) {
+        if self.len != 0 {
+            // SAFETY: unmaps exactly the mapping made in `map`; no borrow outlives self.
+            unsafe { libc::munmap(self.ptr, self.len) };
+        }
+    }
 }

@@ -90,6 +90,11 @@ impl<'a> Payload<'a> {
         })
     }
 
+    /// Length of the header and manifest: the bytes that describe the parts.
+    pub fn described_len(&self) -> usize {
+        self.manifest.kernel.offset.min(self.bytes.len() as u64) as usize
+    }
+
     /// The whole payload.
     pub fn bytes(&self) -> &'a [u8] {
         self.bytes

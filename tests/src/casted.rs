@@ -1,8 +1,12 @@
 //! The casted-executable fixture (`tests/fixtures/casted`): a crate whose build
 //! script makes a payload with the cast-payload API from the busybox EROFS root and
-//! the default kernel bundle. Built once per test process with `cargo build` into
-//! `<target>/e2e`, a target directory shared by every test run so rebuilds are
-//! incremental.
+//! the default kernel bundle. Built once per test process with `cargo build
+//! --offline` into `<target>/e2e`, a target directory shared by every test run so
+//! rebuilds are incremental.
+//!
+//! The crate is built from a copy in `<target>/e2e/fixture-casted` with absolute
+//! paths to the workspace crates and the workspace's own `Cargo.lock`, so it always
+//! resolves to exactly the crates the workspace build already fetched.
 
 use crate::{busybox_rootfs, RootFs};
 use std::path::{Path, PathBuf};
@@ -31,9 +35,10 @@ pub fn hello_tool() -> &'static Path {
             .map(PathBuf::from)
             .unwrap_or_else(|| ws.join("target"))
             .join("e2e");
+        let crate_dir = copy_fixture(&ws, &target.join("fixture-casted"));
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let status = Command::new(cargo)
-            .current_dir(ws.join("tests/fixtures/casted"))
+            .current_dir(crate_dir)
             .args(["build", "--quiet", "--offline", "--target-dir"])
             .arg(&target)
             .env("CAST_FIXTURE_ROOTFS", busybox_rootfs(RootFs::Erofs))
@@ -45,6 +50,38 @@ pub fn hello_tool() -> &'static Path {
         assert!(status.success(), "building the casted fixture failed");
         target.join("debug").join("hello-tool")
     })
+}
+
+/// Copies the fixture crate to `dst` (files rewritten only when they changed, so
+/// builds stay incremental) and returns `dst`.
+fn copy_fixture(ws: &Path, dst: &Path) -> PathBuf {
+    let src = ws.join("tests/fixtures/casted");
+    let ws_prefix = format!("{}/", ws.display());
+    let files: [(&str, Vec<u8>); 4] = [
+        (
+            "Cargo.toml",
+            std::fs::read_to_string(src.join("Cargo.toml"))
+                .unwrap()
+                .replace("\"../../../", &format!("\"{ws_prefix}"))
+                .into_bytes(),
+        ),
+        ("build.rs", std::fs::read(src.join("build.rs")).unwrap()),
+        (
+            "src/main.rs",
+            std::fs::read(src.join("src/main.rs")).unwrap(),
+        ),
+        ("Cargo.lock", std::fs::read(ws.join("Cargo.lock")).unwrap()),
+    ];
+    for (name, data) in files {
+        let path = dst.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        // Cargo trims the lock file to the fixture's crates: compare without it.
+        if name != "Cargo.lock" && std::fs::read(&path).ok().as_ref() == Some(&data) {
+            continue;
+        }
+        std::fs::write(&path, data).unwrap();
+    }
+    dst.to_owned()
 }
 
 /// A command running `exe` with its cache in `cache` and no `CAST_*` settings from
@@ -71,11 +108,14 @@ pub fn payload_range(exe: &Path) -> (u64, u64) {
     section.file_range().unwrap()
 }
 
-/// A copy of `exe` in `dir` with the byte at payload offset `at` flipped.
+/// A copy of `exe` in `dir` with the byte at payload offset `at` flipped (none when
+/// `at` is `u64::MAX`).
 pub fn damaged_copy(exe: &Path, dir: &Path, at: u64) -> PathBuf {
     let (offset, _) = payload_range(exe);
     let mut data = std::fs::read(exe).unwrap();
-    data[(offset + at) as usize] ^= 0x01;
+    if at != u64::MAX {
+        data[(offset + at) as usize] ^= 0x01;
+    }
     let copy = dir.join(format!("hello-tool-{at}"));
     std::fs::write(&copy, data).unwrap();
     use std::os::unix::fs::PermissionsExt;

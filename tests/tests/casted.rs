@@ -238,3 +238,68 @@ fn an_unwritable_cache_runs_with_the_kernel_in_memory_and_says_so() {
         out.stderr
     );
 }
+
+#[test]
+fn a_file_modified_in_place_after_a_verified_run_is_checked_again() {
+    // The first run hashes the root image and stamps this file as verified; a write
+    // to the same file (same inode) must not be covered by that stamp.
+    let dir = tempfile::tempdir().unwrap();
+    let cache = cache();
+    let exe = damaged_copy(hello_tool(), dir.path(), u64::MAX);
+    let out = output_of(casted(&exe, cache.path()), Vec::new());
+    assert_eq!(out.code, 0, "stderr: {}", out.stderr);
+    let stamps = std::fs::read_dir(cache.path().join("payload/verified")).unwrap();
+    assert_eq!(stamps.count(), 1);
+    let info = run(&["--cast-info"], &[], cache.path()).stdout_text();
+    let root_at: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("part root image: offset "))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    let (offset, _) = payload_range(&exe);
+    let file = std::fs::OpenOptions::new().write(true).open(&exe).unwrap();
+    let at = offset + root_at + 2048;
+    let mut byte = [0u8];
+    std::os::unix::fs::FileExt::read_exact_at(&std::fs::File::open(&exe).unwrap(), &mut byte, at)
+        .unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&file, &[byte[0] ^ 0x80], at).unwrap();
+    drop(file);
+    let out = output_of(casted(&exe, cache.path()), Vec::new());
+    assert_eq!(out.code, 125, "stderr: {}", out.stderr);
+    assert!(
+        out.stderr.contains("the root image does not match"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_stripped_executable_still_finds_its_payload() {
+    let dir = tempfile::tempdir().unwrap();
+    let stripped = dir.path().join("hello-tool");
+    let status = std::process::Command::new("strip")
+        .arg("-o")
+        .arg(&stripped)
+        .arg(hello_tool())
+        .status()
+        .expect("strip (binutils)");
+    assert!(status.success());
+    assert!(
+        std::fs::metadata(&stripped).unwrap().len()
+            < std::fs::metadata(hello_tool()).unwrap().len()
+    );
+    let cache = cache();
+    let mut cmd = casted(&stripped, cache.path());
+    cmd.arg("--cast-info");
+    let out = output_of(cmd, Vec::new());
+    assert_eq!(out.code, 0, "stderr: {}", out.stderr);
+    let (offset, _) = payload_range(&stripped);
+    assert!(
+        out.stdout_text().contains(&format!(
+            "{} (payload at offset {offset})",
+            stripped.display()
+        )),
+        "{}",
+        out.stdout_text()
+    );
+}

@@ -1,14 +1,25 @@
-//! Finding the payload in the executable's own file, so QEMU can read the root image
-//! in place: the file is parsed with `object` (headers only, on demand) for the
-//! payload section's file offset and size, and the bytes there are checked against
-//! the payload the loader mapped into memory.
+//! The payload in the executable's own file, where QEMU reads the root image in
+//! place: [`locate`] parses the file with `object` (headers only, on demand) for the
+//! payload section's file offset and size and checks the bytes there against the
+//! payload the loader mapped into memory; [`verify_root`] checks the root image.
+//!
+//! The root image is hashed from the file (what QEMU reads), and once it matched, a
+//! *stamp* records that: `<cache>/payload/verified/<payload digest>` holds the
+//! file's identity (device, inode, size, mtime, ctime). Later runs of the same,
+//! unmodified file skip the hash; any write to the file changes its ctime, and a copy
+//! is another inode, so both are hashed again. Without a writable cache every run
+//! hashes. Kernel and initrd are small and always hashed (from memory).
 
+use super::CastedError;
 use cast_payload::format::HEADER_LEN;
 use cast_payload::objfile::{ELF_SECTION, MACHO_SECTION};
+use cast_payload::reader::verify_file_part;
+use cast_payload::{PartKind, Payload};
 use object::{Object, ObjectSection};
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::path::PathBuf;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
 /// The payload's place in the executable's file.
 #[derive(Debug)]
@@ -103,4 +114,61 @@ pub fn locate(payload: &[u8], check_len: usize) -> Result<Located, LocateError> 
         return Err(LocateError::Mismatch { path });
     }
     Ok(Located { path, file, offset })
+}
+
+/// Checks the root image in the executable's file, unless a stamp says this very file
+/// was checked before.
+pub fn verify_root(payload: &Payload<'_>, located: &mut Located) -> Result<(), CastedError> {
+    let identity = located.file.metadata().ok().map(|m| {
+        format!(
+            "{} {} {} {}.{} {}.{}\n",
+            m.dev(),
+            m.ino(),
+            m.size(),
+            m.mtime(),
+            m.mtime_nsec(),
+            m.ctime(),
+            m.ctime_nsec()
+        )
+    });
+    let stamp = stamp_path(payload);
+    if let (Some(id), Some(stamp)) = (&identity, &stamp) {
+        if std::fs::read_to_string(stamp).is_ok_and(|s| s == *id) {
+            return Ok(());
+        }
+    }
+    verify_file_part(
+        &mut located.file,
+        located.offset,
+        &payload.manifest,
+        PartKind::Root,
+    )?;
+    if let (Some(id), Some(stamp)) = (identity, stamp) {
+        let _ = write_stamp(&stamp, &id); // best-effort
+    }
+    Ok(())
+}
+
+fn stamp_path(payload: &Payload<'_>) -> Option<PathBuf> {
+    cast_payload::cache::cache_root().map(|root| {
+        root.join("payload")
+            .join("verified")
+            .join(payload.digest_hex())
+    })
+}
+
+fn write_stamp(stamp: &Path, id: &str) -> std::io::Result<()> {
+    let dir = stamp.parent().expect("stamps live in a directory");
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        "{}.tmp{}",
+        stamp.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(id.as_bytes())?;
+    drop(f);
+    std::fs::rename(&tmp, stamp).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }

@@ -15,7 +15,6 @@
 
 mod info;
 pub mod locate;
-mod verified;
 
 use crate::error::RunError;
 use crate::settings::VmSettings;
@@ -42,7 +41,7 @@ macro_rules! casted_main {
             let payload: &'static [u8] = unsafe {
                 ::core::slice::from_raw_parts(
                     ::core::ptr::addr_of!(CAST_PAYLOAD).cast::<u8>(),
-                    ::core::ptr::read_volatile(::core::ptr::addr_of!(CAST_PAYLOAD_LEN)) as usize,
+                    CAST_PAYLOAD_LEN as usize,
                 )
             };
             $crate::casted::main(payload)
@@ -113,9 +112,8 @@ pub fn run(program: &str, bytes: &'static [u8], args: Vec<OsString>) -> Result<i
     let payload = Payload::parse(bytes)?;
     payload.verify_part(PartKind::Kernel)?;
     payload.verify_part(PartKind::Initrd)?;
-    let manifest_end = cast_payload::format::HEADER_LEN + manifest_len(bytes);
-    let mut located = locate::locate(bytes, manifest_end)?;
-    verified::verify_root(&payload, &mut located)?;
+    let mut located = locate::locate(bytes, payload.described_len())?;
+    locate::verify_root(&payload, &mut located)?;
 
     let settings =
         VmSettings::from_env_over(baked_settings(&payload.manifest)).map_err(RunError::from)?;
@@ -136,12 +134,6 @@ pub fn run(program: &str, bytes: &'static [u8], args: Vec<OsString>) -> Result<i
     })?)
 }
 
-fn manifest_len(bytes: &[u8]) -> usize {
-    bytes
-        .get(16..24)
-        .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap()) as usize)
-}
-
 /// The runtime's defaults with the payload's baked VM defaults on top.
 pub fn baked_settings(m: &Manifest) -> VmSettings {
     let vm = &m.vm;
@@ -152,7 +144,10 @@ pub fn baked_settings(m: &Manifest) -> VmSettings {
     if let Some(mib) = vm.memory_mib {
         s.memory_mib = mib;
     }
-    s.timeout = vm.timeout_secs.map(std::time::Duration::from_secs);
+    s.timeout = vm
+        .timeout_secs
+        .filter(|t| *t > 0)
+        .map(std::time::Duration::from_secs);
     s.tty = vm.tty;
     s.interactive = vm.interactive;
     s
