@@ -216,7 +216,8 @@ fn finish(exe: &Executable, target: Option<&str>, ui: &Ui) -> Result<()> {
             format!("{} (virtualization, hypervisor)", exe.name),
         );
     }
-    for p in exe.report.iter().flat_map(|r| &r.payloads) {
+    let payloads = exe.report.iter().flat_map(|r| &r.payloads);
+    for p in payloads.filter(|p| p.bin.as_ref().is_none_or(|b| *b == exe.name)) {
         for w in &p.warnings {
             ui.warn(w);
         }

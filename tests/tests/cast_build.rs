@@ -185,3 +185,55 @@ fn a_new_crate_installs_and_runs() {
         "hello from a microVM: from an installed binary\n"
     );
 }
+
+#[test]
+fn per_binary_tables_cast_each_binary() {
+    let work = tempfile::Builder::new()
+        .prefix("cast-e2e-bins-")
+        .tempdir()
+        .unwrap();
+    let cache = work.path().join("cache");
+    let krate = work.path().join("two");
+    let mut cmd = cargo_cast_cmd(&cache, &["new", "two", "-q", "--path"]);
+    cmd.arg(&krate);
+    assert_eq!(output_of(cmd, Vec::new()).code, 0);
+    std::fs::create_dir_all(krate.join("src/bin")).unwrap();
+    std::fs::copy(krate.join("src/main.rs"), krate.join("src/bin/other.rs")).unwrap();
+    std::fs::copy("/bin/busybox", krate.join("busybox")).unwrap();
+    std::fs::write(
+        krate.join("Containerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\n\
+         ENTRYPOINT [\"/bin/busybox\", \"sh\", \"-c\", \"echo $WHO on $(/bin/busybox hostname): $*\", \"sh\"]\n",
+    )
+    .unwrap();
+    let manifest = std::fs::read_to_string(krate.join("Cargo.toml")).unwrap();
+    std::fs::write(
+        krate.join("Cargo.toml"),
+        manifest.replace(
+            "# cpus = 2\n# memory = \"512M\"",
+            "cpus = 1\nenv = { WHO = \"nobody\" }\n\n[package.metadata.cast.bin.two]\n\
+             env = { WHO = \"two\" }\n\n[package.metadata.cast.bin.other]\n\
+             env = { WHO = \"other\" }\nname = \"other-vm\"",
+        ),
+    )
+    .unwrap();
+    let mut cmd = cargo_cast_cmd(&cache, &["build", "--manifest-path"]);
+    cmd.arg(krate.join("Cargo.toml"));
+    let out = build_output(cmd, BUILD_BOUND);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let bin = cast_tests::casting::e2e_target().join("debug");
+    let r = run_tool(&bin.join("two"), &cache, &["x"]);
+    assert_eq!(
+        (r.code, r.stdout_text()),
+        (0, "two on two: x\n".into()),
+        "{}",
+        r.stderr
+    );
+    let r = run_tool(&bin.join("other"), &cache, &[]);
+    assert_eq!(
+        (r.code, r.stdout_text()),
+        (0, "other on other-vm:\n".into()),
+        "{}",
+        r.stderr
+    );
+}
