@@ -31,6 +31,7 @@ mod flags;
 pub mod ignore;
 pub mod image;
 pub mod info;
+pub mod kernel;
 pub mod oci;
 mod script;
 pub mod stages;

@@ -25,11 +25,10 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use cast_kernel::KernelBundle;
 use cast_payload::{ObjectTarget, PayloadBuilder, VmDefaults};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{self, manifest, CastConfig, CastLayer, KernelSpec, ManifestConfig};
+use crate::config::{self, manifest, CastConfig, CastLayer, ManifestConfig};
 use crate::image::{build_image, error_chain, ImageError, ImageOptions};
 
 /// File name of the report in `OUT_DIR`.
@@ -91,12 +90,9 @@ pub enum CastError {
     /// The image could not be built.
     #[error(transparent)]
     Image(#[from] ImageError),
-    /// The kernel could not be found.
+    /// The kernel could not be had.
     #[error("no guest kernel")]
-    Kernel(#[source] cast_kernel::LocateError),
-    /// A kernel URL was given.
-    #[error("kernel = {{ url = \"{0}\" }}: downloading kernels is not supported yet; download it, run `cargo xtask kernel --source file:KERNEL --out DIR` and set kernel = \"DIR\"")]
-    KernelUrl(String),
+    Kernel(#[from] crate::kernel::KernelError),
     /// The initrd could not be made.
     #[error("cannot build the initrd")]
     Initrd(#[source] std::io::Error),
@@ -180,7 +176,7 @@ impl Cast {
             }
             let image = build_image(&config, &options)?;
             rerun.extend(image.inputs.iter().cloned());
-            let bundle = kernel(&config)?;
+            let bundle = crate::kernel::bundle(config.kernel.as_ref(), None)?;
             rerun.insert(bundle.dir.join("bundle.json"));
             let initrd = cast_runner::initrd::build(&bundle).map_err(CastError::Initrd)?;
             let name = config
@@ -241,14 +237,6 @@ impl Cast {
         let json = serde_json::to_vec_pretty(&report).expect("plain data serialises");
         let _ = std::fs::write(self.out_dir.join(REPORT_FILE), json);
         Ok(report)
-    }
-}
-
-fn kernel(config: &CastConfig) -> Result<KernelBundle, CastError> {
-    match &config.kernel {
-        Some(KernelSpec::Url { url, .. }) => Err(CastError::KernelUrl(url.clone())),
-        Some(KernelSpec::Path(p)) => KernelBundle::locate(Some(p)).map_err(CastError::Kernel),
-        None => KernelBundle::locate(None).map_err(CastError::Kernel),
     }
 }
 
