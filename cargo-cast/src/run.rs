@@ -99,6 +99,7 @@ fn try_run(mut args: RunArgs) -> Result<i32, RunError> {
             offset: 0,
             size,
         },
+        pass_fds: Vec::new(),
         spec: StartSpec {
             argv: args.command,
             env,

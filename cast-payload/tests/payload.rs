@@ -256,3 +256,75 @@ fn the_cache_extracts_once_recovers_leftovers_and_reports_unwritable_dirs() {
     let err = extract_kernel(&p, &blocker).unwrap_err();
     assert!(matches!(err, CacheError::Unwritable { .. }), "{err}");
 }
+
+#[test]
+fn garbage_and_truncations_never_panic() {
+    let i = inputs(4096);
+    let bytes = payload_bytes(&i);
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for len in (0..bytes.len()).step_by(997) {
+        let _ = Payload::parse(&bytes[..len]).map(|p| p.verify());
+    }
+    for _ in 0..2000 {
+        let mut v = bytes[..4096].to_vec();
+        let n = (next() % 8) as usize + 1;
+        for _ in 0..n {
+            let at = (next() % 4096) as usize;
+            v[at] = next() as u8;
+        }
+        let _ = Payload::parse(&v).map(|p| p.verify());
+    }
+}
+
+#[test]
+fn a_kernel_that_decodes_to_the_wrong_bytes_never_enters_the_cache() {
+    // Stored bytes match their hash, but the decoded kernel does not match its own:
+    // a forged manifest; extraction must fail and leave no entry.
+    let i = inputs(4096);
+    let mut bytes = payload_bytes(&i);
+    let p = Payload::parse(&bytes).unwrap();
+    let mut m = p.manifest.clone();
+    m.kernel.decoded_sha256 = "0".repeat(64);
+    let json = serde_json::to_vec(&m).unwrap();
+    let old_len = m.kernel.offset as usize - HEADER_LEN;
+    assert!(json.len() <= old_len);
+    let header = cast_payload::format::Header {
+        format: 1,
+        manifest_len: json.len() as u64,
+        total_len: bytes.len() as u64,
+        manifest_sha256: <sha2::Sha256 as sha2::Digest>::digest(&json).into(),
+    };
+    bytes[..HEADER_LEN].copy_from_slice(&header.encode());
+    bytes[HEADER_LEN..HEADER_LEN + json.len()].copy_from_slice(&json);
+    let p = Payload::parse(&bytes).unwrap();
+    p.verify().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let err = extract_kernel(&p, cache.path()).unwrap_err();
+    assert!(
+        matches!(err, CacheError::Payload(ReadError::Hash(PartKind::Kernel))),
+        "{err}"
+    );
+    assert_eq!(
+        cache_files(cache.path()),
+        [format!("{}.lock", "0".repeat(64))]
+    );
+}
+
+#[test]
+fn same_inputs_give_the_same_payload_and_object_bytes() {
+    let i = inputs(6000);
+    let (a, b) = (payload_bytes(&i), payload_bytes(&i));
+    assert!(a == b, "payloads differ");
+    for triple in ["x86_64-unknown-linux-gnu", "aarch64-apple-darwin"] {
+        let target = ObjectTarget::from_triple(triple).unwrap();
+        let oa = build_object(&a, target).write().unwrap();
+        let ob = build_object(&b, target).write().unwrap();
+        assert!(oa == ob, "{triple}: objects differ");
+    }
+}

@@ -38,6 +38,9 @@ pub struct RunRequest {
     pub initrd: Cow<'static, [u8]>,
     /// The root image.
     pub root: DiskSlice,
+    /// Open files QEMU inherits (same fd numbers): a `root.path` of
+    /// `/proc/self/fd/N` names one, so QEMU opens the very file the runner checked.
+    pub pass_fds: Vec<std::os::fd::OwnedFd>,
     /// What to run; `tty` and `winsize` are filled in here.
     pub spec: StartSpec,
     /// VM sizing and behaviour.
@@ -86,6 +89,7 @@ pub fn run(req: RunRequest) -> Result<i32, RunError> {
         cpus: settings.cpus,
         memory_mib: settings.memory_mib,
         root: req.root.clone(),
+        pass_fds: req.pass_fds,
         ports: guest.ports,
         console: guest.console,
         accel,

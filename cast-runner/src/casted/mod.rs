@@ -3,7 +3,8 @@
 //! 1. Parse and verify the payload linked into the binary (kernel and initrd from
 //!    memory, the root image from the file, as QEMU will read it).
 //! 2. Find the payload in the executable's own file ([`locate`]): the root image is
-//!    attached in place, never extracted or copied.
+//!    attached in place, never extracted or copied; QEMU inherits the checked file
+//!    and opens it as `/proc/self/fd/N`.
 //! 3. Get the kernel as a file from the extraction cache (first run: decompress once);
 //!    when the cache cannot be written, decode it into memory for this run.
 //! 4. Combine the baked run config with the arguments (they replace CMD, ENTRYPOINT is
@@ -24,6 +25,7 @@ use cast_payload::cache::{self, CacheError, DecodeError};
 use cast_payload::{Manifest, PartKind, Payload, ReadError};
 use cast_proto::StartSpec;
 use std::ffi::OsString;
+use std::os::fd::AsRawFd;
 
 /// Declares the payload symbols the build script's object file defines and runs the
 /// casted runtime: a casted crate's whole `main.rs` is `cast_runner::casted_main!();`.
@@ -119,8 +121,11 @@ pub fn run(program: &str, bytes: &'static [u8], args: Vec<OsString>) -> Result<i
         VmSettings::from_env_over(baked_settings(&payload.manifest)).map_err(RunError::from)?;
     let spec = start_spec(&payload.manifest, args)?;
     let kernel = kernel_image(program, &payload)?;
+    // QEMU gets the file this process checked, by fd: replacing the executable on
+    // disk meanwhile (a rebuild, an upgrade) cannot swap the image under it.
+    let file: std::os::fd::OwnedFd = located.file.into();
     let root = DiskSlice {
-        path: located.path.clone(),
+        path: fd_path(file.as_raw_fd()),
         offset: located.offset + payload.manifest.root.offset,
         size: payload.manifest.root.length,
     };
@@ -129,6 +134,7 @@ pub fn run(program: &str, bytes: &'static [u8], args: Vec<OsString>) -> Result<i
         kernel,
         initrd: payload.part_bytes(PartKind::Initrd).into(),
         root,
+        pass_fds: vec![file],
         spec,
         settings,
     })?)
@@ -240,6 +246,15 @@ fn kernel_in_memory(_payload: &Payload<'_>) -> Result<KernelImage, CastedError> 
     )))
 }
 
+/// The path under which a process reaches its own open fd.
+fn fd_path(fd: i32) -> std::path::PathBuf {
+    if cfg!(target_os = "linux") {
+        format!("/proc/self/fd/{fd}").into()
+    } else {
+        format!("/dev/fd/{fd}").into()
+    }
+}
+
 /// An error and its causes on one line.
 pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
@@ -249,4 +264,104 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
         cause = c.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cast_payload::{Encoding, Part, RunConfig, VmDefaults};
+
+    fn manifest(entrypoint: Option<&[&str]>, cmd: Option<&[&str]>) -> Manifest {
+        let part = Part {
+            offset: 0,
+            length: 0,
+            encoding: Encoding::Raw,
+            sha256: String::new(),
+            decoded_length: 0,
+            decoded_sha256: String::new(),
+        };
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        Manifest {
+            format: 1,
+            builder: "test".into(),
+            kernel_release: None,
+            kernel: part.clone(),
+            initrd: part.clone(),
+            root: part,
+            run: RunConfig {
+                entrypoint: entrypoint.map(strings),
+                cmd: cmd.map(strings),
+                env: vec![("A".into(), "1".into()), ("B".into(), "x=y".into())],
+                user: Some("alice".into()),
+                workdir: Some("/w".into()),
+                ..RunConfig::default()
+            },
+            vm: VmDefaults {
+                name: "my_tool.v2".into(),
+                ..VmDefaults::default()
+            },
+        }
+    }
+
+    fn argv(m: &Manifest, args: &[&str]) -> Result<Vec<String>, CastedError> {
+        start_spec(m, args.iter().map(OsString::from).collect()).map(|s| s.argv)
+    }
+
+    #[test]
+    fn arguments_replace_cmd_and_keep_the_entrypoint() {
+        let both = manifest(Some(&["/bin/tool", "--flag"]), Some(&["default"]));
+        assert_eq!(
+            argv(&both, &[]).unwrap(),
+            ["/bin/tool", "--flag", "default"]
+        );
+        assert_eq!(
+            argv(&both, &["--help"]).unwrap(),
+            ["/bin/tool", "--flag", "--help"]
+        );
+        let cmd_only = manifest(None, Some(&["sh", "-c", "echo"]));
+        assert_eq!(argv(&cmd_only, &[]).unwrap(), ["sh", "-c", "echo"]);
+        assert_eq!(argv(&cmd_only, &["ls", "/"]).unwrap(), ["ls", "/"]);
+        let neither = manifest(None, None);
+        assert!(matches!(argv(&neither, &[]), Err(CastedError::Usage(_))));
+        assert_eq!(argv(&neither, &["true"]).unwrap(), ["true"]);
+    }
+
+    #[test]
+    fn env_user_workdir_and_hostname_come_from_the_payload() {
+        let spec = start_spec(&manifest(None, Some(&["x"])), Vec::new()).unwrap();
+        assert_eq!(spec.env, ["A=1", "B=x=y"]);
+        assert_eq!(spec.user.as_deref(), Some("alice"));
+        assert_eq!(spec.workdir.as_deref(), Some("/w"));
+        assert_eq!(spec.hostname, "my-tool-v2");
+        assert_eq!(hostname("..."), "cast");
+        assert_eq!(hostname(&"a".repeat(100)).len(), 63);
+    }
+
+    #[test]
+    fn non_utf8_arguments_are_a_usage_error() {
+        use std::os::unix::ffi::OsStringExt;
+        let m = manifest(Some(&["/bin/tool"]), None);
+        let bad = OsString::from_vec(vec![0x66, 0xff]);
+        let e = start_spec(&m, vec![bad]).unwrap_err();
+        assert_eq!(e.exit_code(), 125);
+        assert!(e.to_string().contains("not valid UTF-8"), "{e}");
+    }
+
+    #[test]
+    fn baked_defaults_fill_the_settings() {
+        let mut m = manifest(None, Some(&["x"]));
+        m.vm.cpus = Some(3);
+        m.vm.memory_mib = Some(1024);
+        m.vm.timeout_secs = Some(0);
+        m.vm.tty = Some(true);
+        m.vm.interactive = false;
+        let s = baked_settings(&m);
+        assert_eq!((s.cpus, s.memory_mib, s.timeout), (3, 1024, None));
+        assert_eq!((s.tty, s.interactive), (Some(true), false));
+        m.vm.timeout_secs = Some(30);
+        assert_eq!(
+            baked_settings(&m).timeout,
+            Some(std::time::Duration::from_secs(30))
+        );
+    }
 }

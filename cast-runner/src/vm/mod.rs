@@ -50,6 +50,9 @@ pub struct VmSpec {
     pub memory_mib: u32,
     /// The root disk.
     pub root: DiskSlice,
+    /// Open files the engine inherits as they are (same fd numbers), e.g. the root
+    /// image's file when `root.path` is `/proc/self/fd/N`.
+    pub pass_fds: Vec<OwnedFd>,
     /// virtio-serial ports: name and the guest-side end of a socket pair.
     pub ports: Vec<(String, OwnedFd)>,
     /// The guest-side end of the serial console's socket pair.

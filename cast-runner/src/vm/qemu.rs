@@ -141,6 +141,7 @@ impl Backend for Qemu {
                 KernelImage::Memory(fd) => Some(fd.as_raw_fd()),
                 KernelImage::File(_) => None,
             })
+            .chain(spec.pass_fds.iter().map(|fd| fd.as_raw_fd()))
             .collect();
         let parent = std::process::id() as i32;
         let mut cmd = Command::new(&self.binary);
