@@ -1,7 +1,16 @@
 //! `cargo cast`: the command line. Each subcommand lives in its own module; this file
 //! only parses, dispatches, and turns errors into one message and an exit code.
 
+mod build;
+mod cargo_build;
+mod completions;
+mod info;
+mod new;
 mod run;
+mod run_dir;
+mod sign;
+mod template;
+mod ui;
 
 use clap::{Parser, Subcommand};
 
@@ -10,25 +19,55 @@ use clap::{Parser, Subcommand};
 #[command(name = "cargo", bin_name = "cargo")]
 enum Cargo {
     /// Cast a Containerfile into one native executable that runs it in a microVM.
-    #[command(version, about, long_about = None)]
+    #[command(version, about, long_about = None, after_help = "Examples:
+  cargo cast build ./image -o my-tool && ./my-tool --help
+  cargo cast run ./image -- arg1 arg2
+  cargo cast new my-tool
+  cargo cast info ./image --json")]
     Cast(Cli),
 }
 
 #[derive(clap::Args)]
 struct Cli {
+    #[command(flatten)]
+    verbosity: ui::Verbosity,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    Build(build::BuildArgs),
     Run(run::RunArgs),
+    New(new::NewArgs),
+    Info(info::InfoArgs),
+    Sign(sign::SignArgs),
+    Completions(completions::CompletionsArgs),
 }
 
 fn main() {
     let Cargo::Cast(cli) = Cargo::parse();
     let code = match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Build(args) => report(build::run(args, &ui::Ui::new(cli.verbosity))),
+        Command::New(args) => report(new::run(args, &ui::Ui::new(cli.verbosity))),
+        Command::Info(args) => report(info::run(args)),
+        Command::Sign(args) => report(sign::run(args, &ui::Ui::new(cli.verbosity))),
+        Command::Completions(args) => {
+            completions::run::<Cargo>(args);
+            0
+        }
     };
     std::process::exit(code);
+}
+
+/// Prints an error (with its causes) once; 0 or 1.
+fn report(result: anyhow::Result<()>) -> i32 {
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("{}", ui::report(&e));
+            1
+        }
+    }
 }

@@ -1,5 +1,7 @@
 //! `cargo cast run --rootfs IMAGE [-- CMD ARGS...]`: boot a root image and run a
-//! command in it, with the same runtime a casted executable uses.
+//! command in it, with the same runtime a casted executable uses. `cargo cast run
+//! DIR [-- ARGS...]` first builds DIR's Containerfile into a root image (through the
+//! build cache, see [`crate::run_dir`]) and runs its entrypoint the same way.
 
 use cast_kernel::KernelBundle;
 use cast_proto::StartSpec;
@@ -11,6 +13,7 @@ const PROGRAM: &str = "cargo-cast";
 /// Run a command in a disposable microVM booted from a root image.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
+  cargo cast run ./image -- --help          # build ./image/Containerfile, run it
   cargo cast run --rootfs rootfs.erofs -- /bin/sh -c 'echo hello'
   echo data | cargo cast run --rootfs rootfs.erofs -e LANG=C -w /tmp -u nobody -- cat
   CAST_MEMORY=1G CAST_TIMEOUT=30 cargo cast run --rootfs rootfs.erofs -- /bin/sh
@@ -19,27 +22,35 @@ Environment: CAST_KERNEL, CAST_QEMU, CAST_ACCEL (kvm|hvf|tcg), CAST_CPUS (2),
 CAST_MEMORY (512M), CAST_TIMEOUT (seconds), CAST_TTY (0|1), CAST_DEBUG (1).
 Exit status: the command's; 125 runtime failure, 124 timeout, 126/127 cannot run.")]
 pub struct RunArgs {
+    /// A directory with a Containerfile: build it (cached) and run its entrypoint;
+    /// CMD ARGS replace the image's CMD.
+    #[arg(
+        value_name = "DIR",
+        required_unless_present = "rootfs",
+        conflicts_with = "rootfs"
+    )]
+    pub(crate) dir: Option<PathBuf>,
     /// Root filesystem image (EROFS or ext4), attached read-only.
     #[arg(long, value_name = "IMAGE")]
-    rootfs: PathBuf,
+    pub(crate) rootfs: Option<PathBuf>,
     /// Kernel bundle directory (default: CAST_KERNEL, then ~/.cache/cast/kernel/default).
     #[arg(long, value_name = "DIR")]
-    kernel: Option<PathBuf>,
+    pub(crate) kernel: Option<PathBuf>,
     /// Set an environment variable (KEY=VALUE, or KEY to pass the host's value).
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
-    env: Vec<String>,
+    pub(crate) env: Vec<String>,
     /// Working directory in the VM.
     #[arg(short = 'w', long = "workdir", value_name = "DIR")]
-    workdir: Option<String>,
+    pub(crate) workdir: Option<String>,
     /// User in the VM: name, uid, name:group or uid:gid.
     #[arg(short = 'u', long = "user", value_name = "USER")]
-    user: Option<String>,
+    pub(crate) user: Option<String>,
     /// Hostname of the VM.
     #[arg(long, default_value = "cast")]
-    hostname: String,
+    pub(crate) hostname: String,
     /// The command and its arguments.
-    #[arg(last = true, required = true, value_name = "CMD")]
-    command: Vec<String>,
+    #[arg(last = true, value_name = "CMD", required_unless_present = "dir")]
+    pub(crate) command: Vec<String>,
 }
 
 /// Runs and returns the exit code; runtime errors are printed here, once.
@@ -53,12 +64,17 @@ pub fn run(args: RunArgs) -> i32 {
     }
 }
 
-fn try_run(args: RunArgs) -> Result<i32, RunError> {
+fn try_run(mut args: RunArgs) -> Result<i32, RunError> {
+    if let Some(dir) = args.dir.take() {
+        crate::run_dir::prepare(&dir, &mut args)?;
+    }
+    // clap guarantees DIR or --rootfs; a directory has just set --rootfs.
+    let rootfs = args.rootfs.clone().unwrap_or_default();
     let settings = VmSettings::from_env()?;
     let kernel = KernelBundle::locate(args.kernel.as_deref())?;
-    let size = std::fs::metadata(&args.rootfs)
+    let size = std::fs::metadata(&rootfs)
         .map_err(|e| RunError::RootImage {
-            path: args.rootfs.clone(),
+            path: rootfs.clone(),
             why: e.to_string(),
         })?
         .len();
@@ -79,7 +95,7 @@ fn try_run(args: RunArgs) -> Result<i32, RunError> {
         kernel: KernelImage::File(kernel.kernel_path()),
         initrd: initrd.into(),
         root: DiskSlice {
-            path: args.rootfs,
+            path: rootfs,
             offset: 0,
             size,
         },

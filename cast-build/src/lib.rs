@@ -21,13 +21,19 @@
 //! ```
 
 pub mod builder;
+pub mod cache;
+pub mod config;
 pub mod containerfile;
 pub mod context;
 pub mod diag;
 pub mod eval;
 mod flags;
 pub mod ignore;
+pub mod image;
 pub mod info;
+pub mod kernel;
+pub mod oci;
+mod script;
 pub mod stages;
 pub mod subst;
 mod words;
@@ -42,4 +48,5 @@ pub use context::{BuildContext, ContextError, ResolveError};
 pub use diag::{Diagnostic, Location, Warning};
 pub use eval::{evaluate, BaseImages, EvalError, EvalOptions, NoBaseImages};
 pub use info::{info, Info, InfoError};
+pub use script::{Cast, CastError, CastReport, PayloadReport, REPORT_FILE};
 pub use stages::{Base, CopyFrom, CopyOp, CopySource, Op, Plan, Stage};

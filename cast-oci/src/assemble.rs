@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cache::BlobCache;
-use crate::config::ImageConfig;
+use crate::config::parse_config;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::image::{
@@ -85,7 +85,7 @@ pub(crate) fn assemble(
     )?;
     let config_bytes =
         std::fs::read(&config_path).map_err(|e| Error::io("read", &config_path, e))?;
-    let config = ImageConfig::from_json(&config_bytes, &origin)?;
+    let (config, platform) = parse_config(&config_bytes, &origin)?;
     let diffs = diff_ids(&config_bytes);
     let paths = fetch_layers(src, cache, &layer_refs, opts)?;
     let layers = layer_refs
@@ -105,6 +105,7 @@ pub(crate) fn assemble(
         manifest_digest: Some(digest),
         config_digest: Some(config_digest),
         config,
+        platform,
         layers,
     })
 }

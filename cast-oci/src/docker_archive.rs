@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::cache::BlobCache;
-use crate::config::ImageConfig;
+use crate::config::parse_config;
 use crate::digest::{digest_reader, Digest};
 use crate::error::{Error, Result};
 use crate::image::{diff_ids, Compression, Layer, ResolvedImage};
@@ -204,7 +204,7 @@ pub(crate) fn resolve(path: &Path, tag: Option<&str>, cache: &BlobCache) -> Resu
     if let Some(named) = named_digest(&entry.config) {
         named.verify(&config_digest, "config", &origin)?;
     }
-    let config = ImageConfig::from_json(&config_bytes, &origin)?;
+    let (config, platform) = parse_config(&config_bytes, &origin)?;
     cache.insert_bytes(&config_digest, &config_bytes, "config", &origin)?;
     let diffs = diff_ids(&config_bytes);
 
@@ -247,6 +247,7 @@ pub(crate) fn resolve(path: &Path, tag: Option<&str>, cache: &BlobCache) -> Resu
         manifest_digest: None,
         config_digest: Some(config_digest),
         config,
+        platform,
         layers,
     })
 }

@@ -81,8 +81,10 @@ pub struct ResolvedImage {
     pub manifest_digest: Option<Digest>,
     /// Digest of the config blob, when there is one.
     pub config_digest: Option<Digest>,
-    /// The typed config.
+    /// The runtime config.
     pub config: ImageConfig,
+    /// The platform the config declares (empty architecture for `scratch`).
+    pub platform: Platform,
     /// Layers, base first.
     pub layers: Vec<Layer>,
 }

@@ -1,5 +1,6 @@
 //! `cast-oci` resolves a `FROM` source into what the rest of cargo-cast needs to build
-//! a root filesystem: the image's typed runtime config ([`ImageConfig`]) and its
+//! a root filesystem: the image's runtime config ([`ImageConfig`], the light type
+//! `cast-payload` defines) and its
 //! ordered layers ([`Layer`]) as verified files in a content-addressed, shared
 //! [`BlobCache`]. Sources ([`Source`]) are registry references (OCI distribution API,
 //! Docker Hub defaults, Basic/Bearer auth, multi-platform indexes), `oci-layout:`
@@ -35,7 +36,7 @@ pub mod transport;
 
 pub use auth::{AuthSource, Credentials};
 pub use cache::BlobCache;
-pub use config::{ImageConfig, Port, Protocol, StopSignal, User};
+pub use config::{parse_config, signal_number, ImageConfig, Port, Protocol};
 pub use digest::Digest;
 pub use error::{Error, Result};
 pub use image::{Compression, Layer, Platform, ResolvedImage};

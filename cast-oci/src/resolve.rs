@@ -10,7 +10,7 @@ use indicatif::ProgressBar;
 
 use crate::assemble::{assemble, BlobSource, FetchOptions, Root};
 use crate::cache::BlobCache;
-use crate::config::ImageConfig;
+use crate::config::{scratch_platform, ImageConfig};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::image::{Platform, ResolvedImage};
@@ -86,7 +86,8 @@ impl Resolver {
                 source: "scratch".into(),
                 manifest_digest: None,
                 config_digest: None,
-                config: ImageConfig::scratch(),
+                config: ImageConfig::default(),
+                platform: scratch_platform(),
                 layers: Vec::new(),
             }),
             Source::Registry(r) if self.options.offline => self.offline(r, fetch),

@@ -66,7 +66,10 @@ fn basic_auth_from_env_and_docker_config() {
     ]));
     let cache2 = tempfile::tempdir().unwrap();
     let image = resolver(cache2.path(), opts).resolve_str(&r).unwrap();
-    assert_eq!(image.config.entrypoint, ["/bin/hello"]);
+    assert_eq!(
+        image.config.entrypoint,
+        Some(vec!["/bin/hello".to_string()])
+    );
     assert_eq!(
         std::fs::read(&image.layers[0].path).unwrap(),
         img.layers[0].blob

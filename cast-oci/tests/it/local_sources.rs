@@ -84,7 +84,7 @@ fn oci_layout_by_tag_and_platform() {
     let image = resolver(cache.path(), arm_opts)
         .resolve_str(&format!("oci-layout:{}", multi.display()))
         .unwrap();
-    assert_eq!(image.config.architecture, "arm64");
+    assert_eq!(image.platform.architecture, "arm64");
     assert_eq!(
         image.manifest_digest.as_ref().unwrap().as_str(),
         arm.digest()
@@ -140,7 +140,10 @@ fn docker_archive_old_layout() {
     let image = resolver(cache.path(), off)
         .resolve_str(&format!("docker-archive:{}", tar.display()))
         .unwrap();
-    assert_eq!(image.config.entrypoint, ["/bin/hello"]);
+    assert_eq!(
+        image.config.entrypoint,
+        Some(vec!["/bin/hello".to_string()])
+    );
     assert_eq!(
         image.config_digest.as_ref().unwrap().as_str(),
         sha256(&img.config)
@@ -199,6 +202,6 @@ fn scratch_is_empty() {
         .resolve(&Source::Scratch)
         .unwrap();
     assert!(image.layers.is_empty());
-    assert!(image.config.entrypoint.is_empty() && image.config.env.is_empty());
-    assert_eq!(image.config.os, "linux");
+    assert!(image.config.entrypoint.is_none() && image.config.env.is_empty());
+    assert_eq!(image.platform.os, "linux");
 }

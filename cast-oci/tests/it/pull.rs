@@ -4,7 +4,7 @@
 
 use std::io::Read;
 
-use cast_oci::{Compression, Error, Platform, Port, Protocol, ResolvedImage, User};
+use cast_oci::{signal_number, Compression, Error, Platform, ResolvedImage};
 
 use crate::support::push::*;
 use crate::support::registry::Registry;
@@ -59,25 +59,16 @@ fn single_platform_pull() {
         sha256(&img.config)
     );
     let c = &image.config;
-    assert_eq!(c.entrypoint, ["/bin/hello"]);
-    assert_eq!(c.cmd, ["--greet", "world"]);
-    assert_eq!(c.env[1], ("ARCH".to_string(), "amd64".to_string()));
+    assert_eq!(c.entrypoint, Some(vec!["/bin/hello".to_string()]));
     assert_eq!(
-        c.user,
-        Some(User {
-            user: "1000".into(),
-            group: Some("1000".into())
-        })
+        c.cmd,
+        Some(vec!["--greet".to_string(), "world".to_string()])
     );
-    assert_eq!(c.working_dir.as_deref(), Some("/srv"));
-    assert_eq!(
-        c.exposed_ports,
-        [Port {
-            port: 8080,
-            protocol: Protocol::Tcp
-        }]
-    );
-    assert_eq!(c.stop_signal.as_ref().unwrap().number, Some(2));
+    assert_eq!(c.env[1], "ARCH=amd64");
+    assert_eq!(c.user, "1000:1000");
+    assert_eq!(c.working_dir, "/srv");
+    assert_eq!(c.exposed_ports, ["8080/tcp"]);
+    assert_eq!(signal_number(&c.stop_signal), Some(2));
     assert_eq!(c.volumes, ["/data"]);
     assert_eq!(c.labels["org.example.arch"], "amd64");
     assert_eq!(image.layers.len(), 1);
@@ -108,7 +99,10 @@ fn docker_v2_media_types() {
         .resolve_str(&format!("{}/test/docker", reg.addr))
         .unwrap();
     assert_eq!(image.layers[0].compression, Compression::Gzip);
-    assert_eq!(image.config.entrypoint, ["/bin/hello"]);
+    assert_eq!(
+        image.config.entrypoint,
+        Some(vec!["/bin/hello".to_string()])
+    );
     assert_eq!(decompress(&image, 0), layer.tar);
 }
 
@@ -136,7 +130,7 @@ fn multi_platform_index_picks_the_right_image() {
         image.manifest_digest.as_ref().unwrap().as_str(),
         amd.digest()
     );
-    assert_eq!(image.config.architecture, "amd64");
+    assert_eq!(image.platform.architecture, "amd64");
     assert_eq!(decompress(&image, 0), amd.layers[0].tar);
 
     let mut opts = options();
@@ -146,7 +140,7 @@ fn multi_platform_index_picks_the_right_image() {
         image.manifest_digest.as_ref().unwrap().as_str(),
         arm.digest()
     );
-    assert_eq!(image.config.architecture, "arm64");
+    assert_eq!(image.platform.architecture, "arm64");
     assert_eq!(decompress(&image, 0), arm.layers[0].tar);
 
     let mut opts = options();

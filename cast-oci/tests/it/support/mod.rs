@@ -1,11 +1,12 @@
 //! Test support: a real registry ([`registry`]), image building and pushing
-//! ([`push`]), local-source writers ([`local`]), and resolver set-up with fast retries,
+//! ([`push`], both from `cast-tests`), local-source writers ([`local`]), and resolver set-up with fast retries,
 //! no progress bars and no credentials from the real environment.
 
 pub mod local;
 pub mod proxy;
-pub mod push;
-pub mod registry;
+
+// The registry and the image pusher are shared with the end-to-end tests.
+pub use cast_tests::{push, registry};
 
 use std::path::Path;
 use std::time::Duration;

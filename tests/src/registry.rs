@@ -33,6 +33,7 @@ pub fn free_port() -> u16 {
 }
 
 /// A running registry; killed on drop.
+#[derive(Debug)]
 pub struct Registry {
     child: Child,
     /// `127.0.0.1:PORT`.

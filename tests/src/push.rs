@@ -48,7 +48,7 @@ pub fn zstd(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// One layer: uncompressed tar, and the blob as pushed with its media type.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct TestLayer {
     pub tar: Vec<u8>,
     pub blob: Vec<u8>,
@@ -56,6 +56,20 @@ pub struct TestLayer {
 }
 
 impl TestLayer {
+    /// A layer from a ready tar stream, compressed per `media_type`.
+    pub fn from_tar(tar: Vec<u8>, media_type: &'static str) -> TestLayer {
+        let blob = match media_type {
+            LAYER_GZIP | DOCKER_LAYER => gzip(&tar),
+            LAYER_ZSTD => zstd(&tar),
+            _ => tar.clone(),
+        };
+        TestLayer {
+            tar,
+            blob,
+            media_type,
+        }
+    }
+
     pub fn new(files: &[(&str, &[u8])], media_type: &'static str) -> TestLayer {
         let tar = tar_of(files);
         let blob = match media_type {
@@ -72,7 +86,7 @@ impl TestLayer {
 }
 
 /// An image: config JSON plus layers, and its manifest.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct TestImage {
     pub config: Vec<u8>,
     pub layers: Vec<TestLayer>,
@@ -91,22 +105,38 @@ impl TestImage {
         TestImage::build(arch, layers, DOCKER_MANIFEST, DOCKER_CONFIG)
     }
 
+    /// An OCI image for `arch` whose config's `config` object is `runtime`.
+    pub fn oci_with_config(arch: &str, layers: Vec<TestLayer>, runtime: Value) -> TestImage {
+        TestImage::build_with(arch, layers, OCI_MANIFEST, OCI_CONFIG, runtime)
+    }
+
     fn build(
         arch: &str,
         layers: Vec<TestLayer>,
         manifest_type: &'static str,
         config_type: &str,
     ) -> TestImage {
+        let runtime = json!({
+            "Env": ["PATH=/usr/bin:/bin", format!("ARCH={arch}")],
+            "Entrypoint": ["/bin/hello"], "Cmd": ["--greet", "world"],
+            "User": "1000:1000", "WorkingDir": "/srv",
+            "Labels": {"org.example.arch": arch},
+            "ExposedPorts": {"8080/tcp": {}}, "StopSignal": "SIGINT", "Volumes": {"/data": {}}
+        });
+        TestImage::build_with(arch, layers, manifest_type, config_type, runtime)
+    }
+
+    fn build_with(
+        arch: &str,
+        layers: Vec<TestLayer>,
+        manifest_type: &'static str,
+        config_type: &str,
+        runtime: Value,
+    ) -> TestImage {
         let diff_ids: Vec<String> = layers.iter().map(|l| sha256(&l.tar)).collect();
         let config = serde_json::to_vec(&json!({
             "architecture": arch, "os": "linux",
-            "config": {
-                "Env": ["PATH=/usr/bin:/bin", format!("ARCH={arch}")],
-                "Entrypoint": ["/bin/hello"], "Cmd": ["--greet", "world"],
-                "User": "1000:1000", "WorkingDir": "/srv",
-                "Labels": {"org.example.arch": arch},
-                "ExposedPorts": {"8080/tcp": {}}, "StopSignal": "SIGINT", "Volumes": {"/data": {}}
-            },
+            "config": runtime,
             "rootfs": {"type": "layers", "diff_ids": diff_ids}
         }))
         .unwrap();
@@ -146,6 +176,7 @@ pub fn index_of(images: &[(&TestImage, &str)]) -> Vec<u8> {
 }
 
 /// Pushes to a registry at `http://ADDR`, optionally with basic auth.
+#[derive(Debug)]
 pub struct Pusher {
     base: String,
     http: Client,

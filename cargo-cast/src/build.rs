@@ -1,0 +1,292 @@
+//! `cargo cast build`: cast a Containerfile into one executable.
+//!
+//! In a crate (a directory with `Cargo.toml`), Cargo builds it with the given Cargo
+//! flags; its build script (`cast_build::Cast`) does the image work. In a directory
+//! with only a Containerfile, a crate is generated from the template in a build
+//! directory under the target directory and built the same way, and the executable
+//! is written to `-o OUTPUT` (default: the directory's name). The cast flags
+//! (`--cpus`, `--memory`, ...) reach the build script as `CAST_*` variables, set
+//! here over the caller's, which gives the precedence CLI > env > manifest. Apple
+//! targets are signed after linking ([`crate::sign`]).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _, Result};
+use cast_build::config::{parse_memory, value};
+
+use crate::cargo_build::{self, CargoFlags, Executable};
+use crate::template::{self, Metadata};
+use crate::ui::Ui;
+
+/// Cast a Containerfile into one native executable.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  cargo cast build                         # in a casted crate: build its binaries
+  cargo cast build --release --bin tool    # Cargo's selection and profile flags work
+  cargo cast build ./image -o my-tool      # a directory holding only a Containerfile
+  cargo cast build . --cpus 4 --memory 1G -o heavy-worker
+  cargo cast build --image 127.0.0.1:5000/alpine:3 -t -o alpine
+
+Settings come from, highest first: these flags, CAST_* variables, the crate's
+[package.metadata.cast], [workspace.metadata.cast], defaults (2 vCPUs, 512M).
+The image cache lives in $CAST_CACHE_DIR/build (default ~/.cache/cast/build).")]
+pub struct BuildArgs {
+    /// A casted crate, or a directory with a Containerfile [default: .]
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Where to write the executable [default: ./DIR-NAME for a Containerfile
+    /// directory; Cargo's target directory for a crate].
+    #[arg(short, long, value_name = "OUTPUT")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub cast: CastFlags,
+    #[command(flatten)]
+    pub cargo: CargoFlags,
+}
+
+/// The cast settings a user can give on the command line.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct CastFlags {
+    /// vCPUs [default: 2].
+    #[arg(long, value_name = "N", value_parser = parse_cpus)]
+    pub cpus: Option<u32>,
+    /// Guest memory: 512M, 1G, or MiB [default: 512M].
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory)]
+    pub memory: Option<u32>,
+    /// The tool's name (messages, guest hostname).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Replace the image's ENTRYPOINT (and drop its CMD).
+    #[arg(long, value_name = "CMD")]
+    pub entrypoint: Option<String>,
+    /// No network for the guest (the default: the VM has no NIC yet).
+    #[arg(long)]
+    pub no_network: bool,
+    /// Stream stdin to the process (the default).
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Always give the process a terminal [default: when stdin and stdout are terminals].
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Use this image instead of building a Containerfile.
+    #[arg(long, value_name = "REF")]
+    pub image: Option<String>,
+    /// Platform of the image [default: the host's].
+    #[arg(long, value_name = "OS/ARCH", value_parser = value::check_platform)]
+    pub platform: Option<String>,
+    /// Stop the VM after this long (30, 30s, 5m, 1h).
+    #[arg(long, value_name = "DURATION", value_parser = value::parse_timeout)]
+    pub timeout: Option<u64>,
+}
+
+fn parse_cpus(s: &str) -> Result<u32, String> {
+    value::parse_cpus(s)
+}
+
+impl CastFlags {
+    /// The `CAST_*` variables that carry these flags to the build script.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let mut v = Vec::new();
+        let mut set = |k: &str, val: Option<String>| {
+            if let Some(val) = val {
+                v.push((k.to_owned(), val));
+            }
+        };
+        set("CAST_CPUS", self.cpus.map(|c| c.to_string()));
+        set("CAST_MEMORY", self.memory.map(|m| m.to_string()));
+        set("CAST_NAME", self.name.clone());
+        set("CAST_ENTRYPOINT", self.entrypoint.clone());
+        set("CAST_NO_NETWORK", self.no_network.then(|| "1".into()));
+        set("CAST_INTERACTIVE", self.interactive.then(|| "1".into()));
+        set("CAST_TTY", self.tty.then(|| "1".into()));
+        set("CAST_IMAGE", self.image.clone());
+        set("CAST_PLATFORM", self.platform.clone());
+        set("CAST_TIMEOUT", self.timeout.map(|t| t.to_string()));
+        v
+    }
+}
+
+/// Runs `cargo cast build`.
+pub fn run(args: BuildArgs, ui: &Ui) -> Result<()> {
+    let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    if !dir.is_dir() {
+        bail!(
+            "{} is not a directory; give a casted crate or a directory holding a Containerfile",
+            dir.display()
+        );
+    }
+    let env = args.cast.env();
+    if dir.join("Cargo.toml").is_file() && args.cargo.manifest_path.is_none() {
+        let mut flags = args.cargo.clone();
+        flags.manifest_path = Some(dir.join("Cargo.toml"));
+        return build_crate(&flags, &env, args.output.as_deref(), ui);
+    }
+    if args.cargo.manifest_path.is_some() {
+        return build_crate(&args.cargo, &env, args.output.as_deref(), ui);
+    }
+    let has_file = ["Containerfile", "Dockerfile"]
+        .iter()
+        .any(|f| dir.join(f).is_file());
+    if !has_file && args.cast.image.is_none() {
+        bail!(
+            "{} has neither a Cargo.toml nor a Containerfile.\n  \
+             Add a Containerfile there, pass --image REF, or start a crate with `cargo cast new NAME`",
+            dir.display()
+        );
+    }
+    build_dir(&dir, &args, &env, ui)
+}
+
+/// A crate: Cargo builds it; sign and copy what it made.
+fn build_crate(
+    flags: &CargoFlags,
+    env: &[(String, String)],
+    output: Option<&Path>,
+    ui: &Ui,
+) -> Result<()> {
+    let exes = cargo_build::build(flags, env, ui)?;
+    let casted: Vec<&Executable> = exes.iter().filter(|e| e.report.is_some()).collect();
+    if casted.is_empty() {
+        bail!(
+            "cargo built no casted binary: the crate needs a build script calling \
+             cast_build::Cast and a main.rs with cast_runner::casted_main!() \
+             (see `cargo cast new`)"
+        );
+    }
+    for exe in &casted {
+        finish(exe, flags.target.as_deref(), ui)?;
+    }
+    if let Some(out) = output {
+        let [one] = casted.as_slice() else {
+            bail!("-o needs exactly one casted binary; select one with --bin NAME");
+        };
+        copy_executable(&one.path, out)?;
+        ui.status("Wrote", out.display());
+    }
+    Ok(())
+}
+
+/// A directory with a Containerfile: generate a crate around it, then build that.
+fn build_dir(dir: &Path, args: &BuildArgs, env: &[(String, String)], ui: &Ui) -> Result<()> {
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("cannot open {}", dir.display()))?;
+    let dir_name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "cast".into());
+    let package = template::package_name(args.cast.name.as_deref().unwrap_or(&dir_name));
+    let target_dir = target_dir(&args.cargo)?;
+    let crate_dir = target_dir
+        .join("cast-crates")
+        .join(format!("{package}-{}", short_hash(&dir)));
+    let mut meta = Metadata::default();
+    meta.set("containerfile", Some(dir.display().to_string()));
+    meta.set("context", Some(dir.display().to_string()));
+    meta.set(
+        "name",
+        Some(args.cast.name.clone().unwrap_or(dir_name.clone())),
+    );
+    template::write(&crate_dir, &template::files(&package, &meta, false))?;
+    let mut flags = args.cargo.clone();
+    flags.manifest_path = Some(crate_dir.join("Cargo.toml"));
+    flags.target_dir = Some(target_dir);
+    ui.status("Casting", format!("{} ({})", dir.display(), package));
+    let exes = cargo_build::build(&flags, env, ui)?;
+    let exe = exes
+        .iter()
+        .find(|e| e.name == package && e.report.is_some())
+        .context("cargo did not report the casted binary")?;
+    finish(exe, flags.target.as_deref(), ui)?;
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&dir_name));
+    copy_executable(&exe.path, &output)?;
+    ui.status("Wrote", output.display());
+    Ok(())
+}
+
+/// Signs (Apple targets) and reports one casted binary.
+fn finish(exe: &Executable, target: Option<&str>, ui: &Ui) -> Result<()> {
+    if crate::sign::needs_signing(target) {
+        crate::sign::adhoc_sign(&exe.path, &exe.name)?;
+        ui.status(
+            "Signed",
+            format!("{} (virtualization, hypervisor)", exe.name),
+        );
+    }
+    let payloads = exe.report.iter().flat_map(|r| &r.payloads);
+    for p in payloads.filter(|p| p.bin.as_ref().is_none_or(|b| *b == exe.name)) {
+        for w in &p.warnings {
+            ui.warn(w);
+        }
+        let image = if exe.fresh {
+            "up to date: nothing changed, no image work".to_owned()
+        } else if p.cache_hit {
+            format!("image from cache in {} ms", p.image_ms)
+        } else {
+            format!("image built in {} ms", p.image_ms)
+        };
+        ui.status(
+            "Casted",
+            format!(
+                "{} → {} ({image}; root {}, payload {})",
+                p.name,
+                exe.path.display(),
+                mib(p.root_image_bytes),
+                mib(p.payload_bytes)
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// The target directory generated crates share: `--target-dir`, `CARGO_TARGET_DIR`,
+/// else `<cast cache>/target` (dependencies compile once for every directory).
+fn target_dir(flags: &CargoFlags) -> Result<PathBuf> {
+    if let Some(d) = &flags.target_dir {
+        return Ok(absolute(d));
+    }
+    if let Some(d) = std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
+        return Ok(absolute(Path::new(&d)));
+    }
+    let cache =
+        cast_kernel::cache_dir().context("no cache directory: set CAST_CACHE_DIR or HOME")?;
+    Ok(cache.join("target"))
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_owned())
+}
+
+fn short_hash(p: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    // Stable within one toolchain, which is all a build directory name needs.
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    p.hash(&mut h);
+    format!("{:016x}", h.finish())[..10].to_owned()
+}
+
+/// Copies `from` to `to` through a temporary file and a rename.
+pub fn copy_executable(from: &Path, to: &Path) -> Result<()> {
+    let parent = to
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)
+        .with_context(|| format!("cannot create {}", parent.display()))?;
+    let tmp = tempfile::NamedTempFile::new_in(parent)
+        .with_context(|| format!("cannot write in {}", parent.display()))?;
+    std::fs::copy(from, tmp.path())
+        .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))?;
+    tmp.persist(to)
+        .with_context(|| format!("cannot write {}", to.display()))?;
+    Ok(())
+}

@@ -1,0 +1,76 @@
+//! What the user sees besides the results: status lines and spinners on stderr,
+//! quiet with `-q`, Cargo's own output with `-v`, and no spinner when stderr is not
+//! a terminal (CI logs stay clean).
+
+use std::io::IsTerminal as _;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Output verbosity, shared by every subcommand.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct Verbosity {
+    /// Print only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Show Cargo's output and more detail.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+/// The output channel of one command.
+#[derive(Debug, Clone, Copy)]
+pub struct Ui {
+    /// `-q`.
+    pub quiet: bool,
+    /// `-v`.
+    pub verbose: bool,
+    terminal: bool,
+}
+
+impl Ui {
+    /// From the flags and whether stderr is a terminal.
+    pub fn new(v: Verbosity) -> Self {
+        Self {
+            quiet: v.quiet,
+            verbose: v.verbose,
+            terminal: std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// A status line (`   Casting name`), unless quiet.
+    pub fn status(&self, verb: &str, message: impl std::fmt::Display) {
+        if !self.quiet {
+            eprintln!("{verb:>12} {message}");
+        }
+    }
+
+    /// A warning, always shown.
+    pub fn warn(&self, message: impl std::fmt::Display) {
+        eprintln!("warning: {message}");
+    }
+
+    /// A spinner, hidden unless stderr is a terminal and not quiet/verbose.
+    pub fn spinner(&self, message: &str) -> ProgressBar {
+        if self.quiet || self.verbose || !self.terminal {
+            return ProgressBar::hidden();
+        }
+        let pb = ProgressBar::new_spinner();
+        pb.set_style(
+            ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        pb.set_message(message.to_owned());
+        pb.enable_steady_tick(Duration::from_millis(120));
+        pb
+    }
+}
+
+/// An error and its causes, one per line, for the final message.
+pub fn report(e: &anyhow::Error) -> String {
+    let mut s = format!("error: {e}");
+    for cause in e.chain().skip(1) {
+        s.push_str(&format!("\n  caused by: {cause}"));
+    }
+    s
+}

@@ -1,0 +1,238 @@
+//! From a [`CastConfig`] to a root image and the run config it starts with:
+//! [`build_image`] builds a Containerfile (base images through
+//! [`cast_oci::Resolver`], layers applied with `cast_rootfs`, COPY/ADD/WORKDIR by
+//! [`crate::builder`], the tree written with `cast_rootfs::erofs`) or unpacks a
+//! prebuilt image, through the [`BuildCache`], so an unchanged build does no image
+//! work. The crate's overrides (entrypoint, cmd, env) are applied last, outside
+//! the cache.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use cast_oci::{Platform, ResolveOptions, Resolver};
+use cast_rootfs::erofs;
+
+use crate::cache::{BuildCache, CacheError, CachedImage, KeyBuilder};
+use crate::config::{CastConfig, ImageSource};
+use crate::oci::{chain, run_config_of, OciImages};
+use crate::runconfig::RunConfig;
+use crate::{BuildContext, Containerfile, EvalOptions};
+
+/// How [`build_image`] works, besides the configuration.
+#[derive(Debug, Clone)]
+pub struct ImageOptions {
+    /// Registry and blob cache settings (the platform comes from the config).
+    pub resolve: ResolveOptions,
+    /// The blob cache root; the user's default when `None`.
+    pub blob_cache: Option<PathBuf>,
+    /// The build cache.
+    pub cache: BuildCache,
+    /// EROFS writer options.
+    pub erofs: erofs::Options,
+    /// The stage to build; the last when `None`.
+    pub target: Option<String>,
+}
+
+impl ImageOptions {
+    /// The user's caches, `SOURCE_DATE_EPOCH`, progress bars when `progress`.
+    pub fn from_env(progress: bool) -> Result<Self, ImageError> {
+        let cache = BuildCache::default_location().ok_or(ImageError::NoCacheDir)?;
+        Ok(Self {
+            resolve: ResolveOptions {
+                progress,
+                ..ResolveOptions::default()
+            },
+            blob_cache: None,
+            cache,
+            erofs: erofs::Options::from_env(),
+            target: None,
+        })
+    }
+}
+
+/// A root image ready for a payload.
+#[derive(Debug, Clone)]
+pub struct BuiltImage {
+    /// The EROFS image (inside the build cache).
+    pub root_image: PathBuf,
+    /// The run config with the crate's overrides applied.
+    pub run_config: RunConfig,
+    /// Files the build read, for `rerun-if-changed`.
+    pub inputs: Vec<PathBuf>,
+    /// Whether the cache had it (no image work was done).
+    pub cache_hit: bool,
+    /// Time spent, resolution included.
+    pub elapsed: Duration,
+    /// The cache key.
+    pub key: String,
+}
+
+/// Why an image could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// No cache directory (no `HOME`, no `CAST_CACHE_DIR`).
+    #[error("no cache directory: set CAST_CACHE_DIR or HOME")]
+    NoCacheDir,
+    /// The platform does not parse.
+    #[error("bad platform")]
+    Platform(#[source] cast_oci::Error),
+    /// The blob cache cannot be opened.
+    #[error("cannot open the image blob cache")]
+    BlobCache(#[source] cast_oci::Error),
+    /// Building the Containerfile failed.
+    #[error(transparent)]
+    Build(#[from] crate::BuildFileError),
+    /// A prebuilt image could not be had.
+    #[error("cannot use image {image}: {why}")]
+    Image {
+        /// The reference.
+        image: String,
+        /// Why.
+        why: String,
+    },
+    /// The build cache failed.
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    /// The root image could not be written.
+    #[error("cannot write the root image")]
+    Write(#[source] erofs::WriteError),
+}
+
+/// Builds (or finds in the cache) the root image `config` describes.
+pub fn build_image(config: &CastConfig, options: &ImageOptions) -> Result<BuiltImage, ImageError> {
+    let started = Instant::now();
+    let platform = match &config.platform {
+        Some(p) => Platform::parse(p).map_err(ImageError::Platform)?,
+        None => Platform::host(),
+    };
+    let resolve = ResolveOptions {
+        platform: platform.clone(),
+        ..options.resolve.clone()
+    };
+    let blobs = match &options.blob_cache {
+        Some(dir) => cast_oci::BlobCache::open(dir),
+        None => cast_oci::BlobCache::default_root(|k| std::env::var(k).ok())
+            .and_then(cast_oci::BlobCache::open),
+    }
+    .map_err(ImageError::BlobCache)?;
+    let mut images = OciImages::new(Resolver::new(blobs, resolve.clone()), resolve);
+    let key = KeyBuilder::default()
+        .part("platform", format!("{platform:?}"))
+        .part("erofs", format!("{:?}", options.erofs));
+    let (cached, hit) = match &config.source {
+        ImageSource::Containerfile { path, context } => {
+            containerfile(path, context, config, options, &mut images, key)?
+        }
+        ImageSource::Image(image) => prebuilt(image, options, &mut images, key)?,
+    };
+    let mut run_config = cached.run_config.clone();
+    apply_overrides(&mut run_config, config);
+    Ok(BuiltImage {
+        root_image: cached.root_image,
+        run_config,
+        inputs: cached.inputs,
+        cache_hit: hit,
+        elapsed: started.elapsed(),
+        key: cached.key,
+    })
+}
+
+fn containerfile(
+    path: &std::path::Path,
+    context: &std::path::Path,
+    config: &CastConfig,
+    options: &ImageOptions,
+    images: &mut OciImages,
+    key: KeyBuilder,
+) -> Result<(CachedImage, bool), ImageError> {
+    use crate::BuildFileError as E;
+    let file = crate::info::find_containerfile(path).map_err(E::from)?;
+    let parsed = Containerfile::read(&file).map_err(E::from)?;
+    let eval = EvalOptions {
+        build_args: config.build_args.clone().into_iter().collect(),
+        target: options.target.clone(),
+    };
+    let plan = crate::evaluate(&parsed, &eval, images).map_err(E::from)?;
+    let text = std::fs::read(&file).unwrap_or_default();
+    let mut key = key
+        .part("containerfile", &text)
+        .part("target", format!("{:?}", options.target))
+        .part("context", context.as_os_str().as_encoded_bytes());
+    for (k, v) in &config.build_args {
+        key = key.part("arg", format!("{k}={v}"));
+    }
+    for (image, plat, digest) in images.digests() {
+        key = key.part("base", format!("{image} {plat} {digest}"));
+    }
+    let key = key.finish();
+    if let Some(hit) = options.cache.lookup(&key) {
+        return Ok((hit, true));
+    }
+    let ctx = BuildContext::open(context).map_err(E::from)?;
+    let built = crate::build(&plan, &ctx, images).map_err(E::from)?;
+    let staging = options.cache.staging()?;
+    erofs::write_image_to_path(
+        &built.tree,
+        &options.erofs,
+        &staging.path().join("root.erofs"),
+    )
+    .map_err(ImageError::Write)?;
+    let file = file.canonicalize().unwrap_or(file);
+    let inputs = std::iter::once(file).chain(built.context_files);
+    Ok((
+        options
+            .cache
+            .store(&key, staging, &built.run_config, inputs)?,
+        false,
+    ))
+}
+
+fn prebuilt(
+    image: &str,
+    options: &ImageOptions,
+    images: &mut OciImages,
+    key: KeyBuilder,
+) -> Result<(CachedImage, bool), ImageError> {
+    let err = |why: String| ImageError::Image {
+        image: image.to_owned(),
+        why,
+    };
+    let resolved = images
+        .resolve(image, None)
+        .map_err(|e| err(e.to_string()))?
+        .clone();
+    let mut key = key.part("image", image);
+    for (image, plat, digest) in images.digests() {
+        key = key.part("base", format!("{image} {plat} {digest}"));
+    }
+    let key = key.finish();
+    if let Some(hit) = options.cache.lookup(&key) {
+        return Ok((hit, true));
+    }
+    let tree = OciImages::apply_layers(&resolved).map_err(|e| err(e.to_string()))?;
+    let staging = options.cache.staging()?;
+    erofs::write_image_to_path(&tree, &options.erofs, &staging.path().join("root.erofs"))
+        .map_err(ImageError::Write)?;
+    let rc = run_config_of(&resolved.config);
+    Ok((options.cache.store(&key, staging, &rc, Vec::new())?, false))
+}
+
+/// Applies the crate's entrypoint, cmd and env over the image's, as `docker run
+/// --entrypoint` does: a new entrypoint drops the image's cmd unless cmd is set too.
+pub fn apply_overrides(rc: &mut RunConfig, config: &CastConfig) {
+    if let Some(ep) = &config.entrypoint {
+        rc.entrypoint = Some(ep.clone());
+        rc.cmd = None;
+    }
+    if let Some(cmd) = &config.cmd {
+        rc.cmd = Some(cmd.clone());
+    }
+    for (k, v) in &config.env {
+        rc.set_env(k, v);
+    }
+}
+
+/// An error and its causes on one line (for build scripts and the CLI).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    chain(e)
+}

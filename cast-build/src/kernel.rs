@@ -1,0 +1,145 @@
+//! The guest kernel of a cast build: a kernel bundle directory, or a kernel fetched
+//! from a URL pinned by its SHA-256 (`kernel = { url = "...", sha256 = "..." }`).
+//!
+//! A URL names a Debian kernel package (`.deb`: its modules are kept, as `cargo
+//! xtask kernel` does) or a bare kernel image with every driver built in (anything
+//! else). The download is verified before use and prepared once into
+//! `<cache>/kernel/sha256-<hex>/`; later builds find it there without the network.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cast_kernel::{KernelBundle, KernelSource};
+use sha2::{Digest, Sha256};
+
+use crate::config::KernelSpec;
+
+/// Why no kernel bundle could be had.
+#[derive(Debug, thiserror::Error)]
+pub enum KernelError {
+    /// No bundle at the path or the default location.
+    #[error(transparent)]
+    Locate(#[from] cast_kernel::LocateError),
+    /// No cache directory to download into.
+    #[error("no cache directory for the kernel download: set CAST_CACHE_DIR or HOME")]
+    NoCache,
+    /// The download failed.
+    #[error("cannot download the kernel from {url}: {why}")]
+    Download {
+        /// The URL.
+        url: String,
+        /// Why.
+        why: String,
+    },
+    /// The download is not the pinned file.
+    #[error("the kernel from {url} has SHA-256 {actual}, but the config pins {expected}; if the new file is the one you want, update `sha256`")]
+    Mismatch {
+        /// The URL.
+        url: String,
+        /// The pinned digest.
+        expected: String,
+        /// The downloaded file's digest.
+        actual: String,
+    },
+    /// The downloaded kernel could not be made into a bundle.
+    #[error("cannot prepare the kernel from {url}")]
+    Prepare {
+        /// The URL.
+        url: String,
+        /// Why.
+        #[source]
+        source: cast_kernel::PrepareError,
+    },
+    /// The cache could not be written.
+    #[error("cannot write {}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The bundle `spec` names; `None` is the default bundle (`CAST_KERNEL`, then the
+/// cache). URLs are downloaded into `cache` (`cast_kernel::cache_dir()` when `None`).
+pub fn bundle(
+    spec: Option<&KernelSpec>,
+    cache: Option<&Path>,
+) -> Result<KernelBundle, KernelError> {
+    match spec {
+        None => Ok(KernelBundle::locate(None)?),
+        Some(KernelSpec::Path(p)) => Ok(KernelBundle::locate(Some(p))?),
+        Some(KernelSpec::Url { url, sha256 }) => {
+            let root = match cache {
+                Some(c) => c.to_owned(),
+                None => cast_kernel::cache_dir().ok_or(KernelError::NoCache)?,
+            };
+            fetch(url, sha256, &root.join("kernel"))
+        }
+    }
+}
+
+/// Downloads `url` (once), checks it against `sha256` and prepares a bundle under
+/// `dir/sha256-<hex>`.
+pub fn fetch(url: &str, sha256: &str, dir: &Path) -> Result<KernelBundle, KernelError> {
+    let dest = dir.join(format!("sha256-{sha256}"));
+    if let Ok(b) = KernelBundle::open(&dest) {
+        return Ok(b);
+    }
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| KernelError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let bytes = download(url)?;
+    let actual = format!("{:x}", Sha256::digest(&bytes));
+    if actual != sha256 {
+        return Err(KernelError::Mismatch {
+            url: url.to_owned(),
+            expected: sha256.to_owned(),
+            actual,
+        });
+    }
+    let name = url.rsplit('/').next().unwrap_or("kernel");
+    let is_deb = name.ends_with(".deb");
+    let file = tempfile::Builder::new()
+        .prefix(".download-")
+        .suffix(if is_deb { ".deb" } else { "" })
+        .tempfile_in(dir)
+        .map_err(io(dir))?;
+    std::fs::write(file.path(), &bytes).map_err(io(file.path()))?;
+    let source = if is_deb {
+        KernelSource::Deb(file.path().to_owned())
+    } else {
+        KernelSource::File(file.path().to_owned())
+    };
+    cast_kernel::prepare(&source, &dest).map_err(|source| KernelError::Prepare {
+        url: url.to_owned(),
+        source,
+    })
+}
+
+fn download(url: &str) -> Result<Vec<u8>, KernelError> {
+    let fail = |why: String| KernelError::Download {
+        url: url.to_owned(),
+        why,
+    };
+    let client = reqwest::blocking::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(600))
+        .build()
+        .map_err(|e| fail(e.to_string()))?;
+    let response = client
+        .get(url)
+        .send()
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| fail(crate::image::error_chain(&e)))?;
+    let mut bytes = Vec::new();
+    response
+        .take(1 << 30)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(e.to_string()))?;
+    Ok(bytes)
+}
