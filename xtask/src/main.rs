@@ -2,6 +2,7 @@
 //!
 //! - `cargo xtask kernel [--source SRC] [--out DIR]` prepares a guest kernel bundle
 //!   (default: Debian's `linux-image-cloud-amd64`, into the runtime's default location).
+//! - `cargo xtask demo` casts `examples/hello` and runs the result.
 //! - `cargo xtask setup` installs the host tools the tests need and the kernel bundle.
 //! - `cargo xtask test [ARGS]` runs setup, then `cargo test --workspace [ARGS]`.
 //! - `cargo xtask bench boot` compares `cargo cast run` with raw QEMU.
@@ -12,6 +13,7 @@
 mod bench_boot;
 mod bench_casted;
 mod bench_image;
+mod demo;
 mod setup;
 
 use anyhow::{Context, Result};
@@ -40,6 +42,8 @@ enum Task {
         #[arg(long)]
         if_missing: bool,
     },
+    /// Cast examples/hello into target/demo/hello and run it.
+    Demo,
     /// Install the host tools the tests need (Debian, as root) and the kernel bundle.
     Setup,
     /// Set up, then run every test of the workspace (`cargo test --workspace ARGS`).
@@ -73,6 +77,7 @@ fn main() -> Result<()> {
             if_missing,
         } => kernel(Some(&source), out, if_missing),
         Task::Setup => setup::setup(),
+        Task::Demo => demo::run(),
         Task::Test { args } => setup::test(&args),
         Task::Bench { what } => match what {
             Bench::Boot(args) => bench_boot::run(args),
