@@ -369,3 +369,32 @@ fn workdir_is_created_for_the_user() {
     let t = built(dir.path(), "FROM scratch\nUSER 5\nWORKDIR /w\n");
     assert_eq!(meta(&t, "/w"), (5, 0, 0o755));
 }
+
+#[test]
+fn built_trees_write_as_erofs() {
+    let dir = context(&[("app/bin", "#!/bin/sh\n"), ("app/etc/conf", "x")]);
+    let t = built(
+        dir.path(),
+        "FROM base AS b\nCOPY app /app\nFROM b\nWORKDIR /data\n",
+    );
+    let mut image = Vec::new();
+    let stats =
+        cast_rootfs::erofs::write_image(&t, &cast_rootfs::erofs::Options::default(), &mut image)
+            .unwrap();
+    assert_eq!(stats.inodes, t.inode_count() as u64);
+    assert_eq!(stats.bytes, image.len() as u64);
+}
+
+#[test]
+fn add_keeps_whiteout_names_as_files() {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(1);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append_data(&mut h, "d/.wh.x", &b"w"[..]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("w.tar"), b.into_inner().unwrap()).unwrap();
+    let t = built(dir.path(), "FROM scratch\nADD w.tar /\n");
+    assert_eq!(read(&t, "/d/.wh.x"), "w");
+}

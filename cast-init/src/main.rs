@@ -49,7 +49,7 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 fn run(log: &Log) -> Result<(), Error> {
     boot::mount_early()?;
     log.step("early mounts");
-    boot::load_modules()?;
+    boot::load_modules(log)?;
     log.step("modules loaded");
     let mut channel = ports::Channel::open()?;
     log.step("ports open");

@@ -118,8 +118,8 @@ fn index(tree: &Path) -> Result<BTreeMap<String, PathBuf>, ModuleError> {
     Ok(found)
 }
 
-/// The `depends=` list of a module's `.modinfo` section.
-fn depends(path: &Path) -> Result<Vec<String>, ModuleError> {
+/// The `depends=` list of a module's `.modinfo` section (normalised names).
+pub fn depends(path: &Path) -> Result<Vec<String>, ModuleError> {
     use object::{Object, ObjectSection};
     let data = std::fs::read(path).map_err(|source| ModuleError::Io {
         path: path.to_owned(),

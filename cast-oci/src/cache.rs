@@ -1,5 +1,5 @@
 //! The blob cache: verified content addressed by digest, shared by all builds of the
-//! user, at `$CAST_CACHE_DIR`, `$XDG_CACHE_HOME/cast` or `~/.cache/cast`.
+//! user, under `cast_kernel::cache_dir()` (`$CAST_CACHE_DIR`, else the platform cache dir).
 //!
 //! Layout: `blobs/sha256/<hex>` (manifests, configs, layers), `refs/<registry>/<repo>/
 //! <tag>` (last manifest digest seen for a tag, for offline builds) and `locks/<hex>.lock`.
@@ -33,19 +33,7 @@ impl BlobCache {
     /// The default cache root for the given environment (`lookup` is usually
     /// `|k| std::env::var(k).ok()`).
     pub fn default_root(lookup: impl Fn(&str) -> Option<String>) -> Result<PathBuf> {
-        let non_empty = |k: &str| lookup(k).filter(|v| !v.is_empty());
-        if let Some(d) = non_empty("CAST_CACHE_DIR") {
-            return Ok(PathBuf::from(d));
-        }
-        if let Some(d) = non_empty("XDG_CACHE_HOME") {
-            return Ok(Path::new(&d).join("cast"));
-        }
-        if let Some(h) = non_empty("HOME") {
-            return Ok(Path::new(&h).join(".cache").join("cast"));
-        }
-        dirs::cache_dir()
-            .map(|d| d.join("cast"))
-            .ok_or(Error::NoCacheDir)
+        cast_kernel::cache_dir_from(lookup).ok_or(Error::NoCacheDir)
     }
 
     /// Opens (creating if needed) the cache at `root`.
@@ -219,35 +207,6 @@ impl BlobCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn default_root_order() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| v.to_string())
-            }
-        };
-        const ALL: &[(&str, &str)] = &[
-            ("CAST_CACHE_DIR", "/c"),
-            ("XDG_CACHE_HOME", "/x"),
-            ("HOME", "/h"),
-        ];
-        assert_eq!(
-            BlobCache::default_root(env(ALL)).unwrap(),
-            PathBuf::from("/c")
-        );
-        assert_eq!(
-            BlobCache::default_root(env(&ALL[1..])).unwrap(),
-            PathBuf::from("/x/cast")
-        );
-        assert_eq!(
-            BlobCache::default_root(env(&ALL[2..])).unwrap(),
-            PathBuf::from("/h/.cache/cast")
-        );
-    }
 
     #[test]
     fn insert_verifies_and_never_leaves_partial_entries() {

@@ -6,7 +6,7 @@ mod common;
 use std::io::Read;
 
 use cast_rootfs::erofs::Options;
-use cast_rootfs::layer::{apply_layer, Compression};
+use cast_rootfs::layer::{apply_layer, extract_archive, Compression};
 use cast_rootfs::{DeviceKind, ImageTree, Node, Timestamp};
 use common::tarball::Layer;
 use common::{compare, mount, write_and_fsck, Checks};
@@ -60,6 +60,22 @@ fn base_layer() -> Layer {
         ("uid", b"4000000"),
     ]);
     l.file("usr/bin/ping", b"ping");
+    // A PAX `path` and `linkpath` longer than the ustar fields.
+    let pax_path = format!("pax/{}/file", "p".repeat(150));
+    let pax_link = format!("pax/{}/link", "q".repeat(150));
+    l.pax(&[("path", pax_path.as_bytes())]);
+    l.raw("pax/short-name", EntryType::Regular, 0o600, "", b"pax");
+    l.pax(&[
+        ("path", pax_link.as_bytes()),
+        ("linkpath", pax_path.as_bytes()),
+    ]);
+    l.raw(
+        "pax/short-link",
+        EntryType::Link,
+        0o600,
+        "pax/short-name",
+        b"",
+    );
     l
 }
 
@@ -97,6 +113,14 @@ fn every_entry_type_and_metadata() {
     assert_eq!(ping.meta.xattrs[&b"user.mime"[..]], b"text/plain");
     let long = format!("/deep/{}/{}", "d".repeat(120), "f".repeat(200));
     assert_eq!(read(&tree, &long), "long name");
+    let pax_path = format!("/pax/{}/file", "p".repeat(150));
+    let pax_link = format!("/pax/{}/link", "q".repeat(150));
+    assert_eq!(read(&tree, &pax_path), "pax");
+    assert_eq!(
+        tree.lookup(&pax_link).unwrap(),
+        tree.lookup(&pax_path).unwrap()
+    );
+    assert!(!tree.exists("/pax/short-name"));
     let (_d, img) = write_and_fsck(&tree, &Options::default());
     let m = mount(&img);
     compare(&tree, m.path(), ALL);
@@ -197,4 +221,26 @@ fn directory_replaces_file_and_file_replaces_directory() {
     );
     assert!(tree.inode(tree.lookup("/x").unwrap()).node.is_dir());
     assert_eq!(read(&tree, "/y"), "now a file");
+}
+
+#[test]
+fn archive_extracts_under_a_directory_without_whiteouts() {
+    let mut tree = ImageTree::new().unwrap();
+    apply(&mut tree, &Layer::new().file("app/keep", b"k").plain());
+    let archive = Layer::new()
+        .file("src/main.c", b"int main;")
+        .hardlink("src/link.c", "src/main.c")
+        .raw(".wh.keep", EntryType::Regular, 0o644, "", b"not a whiteout")
+        .gzip();
+    let dest = std::path::Path::new("/app");
+    extract_archive(&mut tree, &archive[..], Compression::Auto, dest).unwrap();
+    assert_eq!(read(&tree, "/app/keep"), "k");
+    assert_eq!(read(&tree, "/app/src/main.c"), "int main;");
+    assert_eq!(
+        tree.lookup("/app/src/link.c").unwrap(),
+        tree.lookup("/app/src/main.c").unwrap()
+    );
+    assert_eq!(read(&tree, "/app/.wh.keep"), "not a whiteout");
+    let escape = Layer::new().hardlink("x", "../../etc/passwd").plain();
+    assert!(extract_archive(&mut tree, &escape[..], Compression::None, dest).is_err());
 }

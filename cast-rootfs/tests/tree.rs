@@ -86,6 +86,7 @@ fn owners_modes_and_errors() {
     assert!(matches!(t.lookup("/nope"), Err(PathError::NotFound(_))));
     let long = format!("/{}", "n".repeat(256));
     assert!(matches!(t.lookup(&long), Err(PathError::NameTooLong(_))));
+    assert!(matches!(t.lookup("/a\0b"), Err(PathError::NulInName(_))));
     assert!(t.add_hardlink("/h", "/bin").is_err());
     t.add_symlink("/dangling", "/nowhere", Metadata::with_mode(0o777))
         .unwrap();

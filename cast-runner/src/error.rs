@@ -51,8 +51,8 @@ pub enum RunError {
         /// The console's last lines, prefixed with a newline, or empty.
         console: String,
     },
-    /// The guest kernel panicked.
-    #[error("the guest kernel panicked:\n{0}")]
+    /// The guest kernel panicked (the panic line).
+    #[error("the guest kernel panicked: {0} (CAST_DEBUG=1 shows the kernel's messages)")]
     GuestPanic(String),
     /// The VM ended without reporting the process's exit status.
     #[error("the VM stopped before the command finished (engine exit status {status}){details}")]

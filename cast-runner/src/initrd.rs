@@ -2,8 +2,10 @@
 //! in memory at run time (a few MB, a few ms) and handed to QEMU as a memfd, so no
 //! file is ever written.
 //!
-//! Layout: `/init`, `/cast/modules.list` (load order), `/cast/mod/*.ko`, and the
-//! `/dev/console` node the kernel needs to give init its stdio.
+//! Layout: `/init`, `/cast/modules.list`, `/cast/mod/*.ko`, and the `/dev/console`
+//! node the kernel needs to give init its stdio. Each line of the list is
+//! `NAME PATH DEP,DEP…` (dependencies from the module's `.modinfo`), so the guest can
+//! load independent modules in parallel.
 
 use cast_kernel::KernelBundle;
 use cpio::newc::Builder;
@@ -39,14 +41,16 @@ pub fn build(bundle: &KernelBundle) -> io::Result<Vec<u8>> {
     entry(&mut out, "init", EXEC, GUEST_INIT, None)?;
     let mut list = String::new();
     for path in bundle.module_paths() {
-        let name = path
+        let file = path
             .file_name()
             .unwrap_or_default()
             .to_string_lossy()
             .into_owned();
+        let name = file.trim_end_matches(".ko").replace('-', "_");
+        let deps = cast_kernel::module_depends(&path).map_err(io::Error::other)?;
         let data = std::fs::read(&path)?;
-        entry(&mut out, &format!("cast/mod/{name}"), FILE, &data, None)?;
-        list.push_str(&format!("/cast/mod/{name}\n"));
+        entry(&mut out, &format!("cast/mod/{file}"), FILE, &data, None)?;
+        list.push_str(&format!("{name} /cast/mod/{file} {}\n", deps.join(",")));
     }
     entry(&mut out, "cast/modules.list", FILE, list.as_bytes(), None)?;
     cpio::newc::trailer(&mut out)?;

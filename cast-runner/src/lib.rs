@@ -13,6 +13,7 @@
 //! - [`error`]: failures and their exit codes (125 runtime, 124 timeout).
 //! - [`casted`]: `main` of a casted executable (payload → run), [`casted_main!`].
 
+mod attempt;
 pub mod casted;
 pub mod channel;
 pub mod error;

@@ -13,8 +13,9 @@ use std::time::Duration;
 pub const DEFAULT_CPUS: u32 = 2;
 /// Default guest memory in MiB.
 pub const DEFAULT_MEMORY_MIB: u32 = 512;
-/// How long a VM may take to boot to the guest init before it is stopped.
-pub const DEFAULT_BOOT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a VM may take to boot to the guest init before it is stopped (and, the
+/// first time, started once more).
+pub const DEFAULT_BOOT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How to size and run the VM.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,7 +26,8 @@ pub struct VmSettings {
     pub memory_mib: u32,
     /// Stop the VM after this long (`CAST_TIMEOUT`, seconds; exit 124).
     pub timeout: Option<Duration>,
-    /// Give up when the guest has not come up after this long (`CAST_BOOT_TIMEOUT`).
+    /// Stop a boot whose guest has not come up after this long (`CAST_BOOT_TIMEOUT`);
+    /// the first such boot is retried once.
     pub boot_timeout: Duration,
     /// Accelerator override (`CAST_ACCEL`); `None` picks the best usable one.
     pub accel: Option<Accel>,

@@ -61,32 +61,7 @@ fn make_rootfs(fs: RootFs) -> (tempfile::TempDir, PathBuf) {
         .tempdir()
         .unwrap();
     let tree = dir.path().join("tree");
-    for d in ["bin", "etc", "root", "home/alice", "data"] {
-        std::fs::create_dir_all(tree.join(d)).unwrap();
-    }
-    let busybox = Path::new("/bin/busybox");
-    assert!(
-        busybox.exists() && is_static(busybox),
-        "tests need a static /bin/busybox: apt-get install busybox-static"
-    );
-    std::fs::copy(busybox, tree.join("bin/busybox")).unwrap();
-    let applets = Command::new(busybox).arg("--list").output().unwrap();
-    for applet in String::from_utf8(applets.stdout).unwrap().lines() {
-        if applet != "busybox" {
-            std::os::unix::fs::symlink("busybox", tree.join("bin").join(applet)).unwrap();
-        }
-    }
-    std::fs::write(
-        tree.join("etc/passwd"),
-        "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000:Alice:/home/alice:/bin/sh\n",
-    )
-    .unwrap();
-    std::fs::write(
-        tree.join("etc/group"),
-        "root:x:0:\nwheel:x:10:alice\nalice:x:1000:\n",
-    )
-    .unwrap();
-    std::fs::write(tree.join("data/hello.txt"), "hello from the image\n").unwrap();
+    busybox_tree(&tree);
     let image = dir.path().join(match fs {
         RootFs::Erofs => "rootfs.erofs",
         RootFs::Ext4 => "rootfs.ext4",
@@ -127,6 +102,38 @@ fn make_rootfs(fs: RootFs) -> (tempfile::TempDir, PathBuf) {
         assert_eq!(std::fs::metadata(&image).unwrap().len() % 512, 0);
     }
     (dir, image)
+}
+
+/// Writes the test root tree at `tree`: static busybox with every applet linked,
+/// passwd/group with `root` and `alice` (1000, also in `wheel` 10), and
+/// `/data/hello.txt`.
+pub fn busybox_tree(tree: &Path) {
+    for d in ["bin", "etc", "root", "home/alice", "data"] {
+        std::fs::create_dir_all(tree.join(d)).unwrap();
+    }
+    let busybox = Path::new("/bin/busybox");
+    assert!(
+        busybox.exists() && is_static(busybox),
+        "tests need a static /bin/busybox: apt-get install busybox-static"
+    );
+    std::fs::copy(busybox, tree.join("bin/busybox")).unwrap();
+    let applets = Command::new(busybox).arg("--list").output().unwrap();
+    for applet in String::from_utf8(applets.stdout).unwrap().lines() {
+        if applet != "busybox" {
+            std::os::unix::fs::symlink("busybox", tree.join("bin").join(applet)).unwrap();
+        }
+    }
+    std::fs::write(
+        tree.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000:Alice:/home/alice:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tree.join("etc/group"),
+        "root:x:0:\nwheel:x:10:alice\nalice:x:1000:\n",
+    )
+    .unwrap();
+    std::fs::write(tree.join("data/hello.txt"), "hello from the image\n").unwrap();
 }
 
 fn path(p: &Path) -> String {

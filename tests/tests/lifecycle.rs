@@ -225,3 +225,67 @@ fn bad_settings_are_125_and_name_the_variable() {
         out.stderr
     );
 }
+
+#[test]
+fn a_guest_kernel_panic_is_125_with_the_panic_reason() {
+    // Too little memory for the kernel and its modules: the guest kernel panics.
+    let (_dir, image) = own_rootfs();
+    let out = Run::new(&image)
+        .env("CAST_MEMORY", "64M")
+        .command(&["true"])
+        .output();
+    assert_eq!(out.code, 125, "stderr: {}", out.stderr);
+    assert!(
+        out.stderr
+            .starts_with("cargo-cast: the guest kernel panicked: Kernel panic - not syncing"),
+        "{}",
+        out.stderr
+    );
+    assert_no_qemu_left(&image);
+}
+
+#[test]
+fn hup_quit_usr1_and_usr2_are_forwarded_too() {
+    let (_dir, image) = own_rootfs();
+    let script =
+        "for s in HUP QUIT USR1; do trap \"echo $s\" $s; done; trap 'echo USR2; exit 9' USR2; \
+                  echo ready; while :; do sleep 0.05; done";
+    let (mut child, mut stdout) = start_ready(&image, script);
+    let runner = Pid::from_raw(child.0.id() as i32);
+    for (signal, name) in [
+        (Signal::SIGHUP, "HUP"),
+        (Signal::SIGQUIT, "QUIT"),
+        (Signal::SIGUSR1, "USR1"),
+        (Signal::SIGUSR2, "USR2"),
+    ] {
+        kill(runner, signal).unwrap();
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert_eq!(line, format!("{name}\n"), "SIG{name} was not forwarded");
+    }
+    assert_eq!(child.wait_bounded(RUN_BOUND), 9);
+    assert_no_qemu_left(&image);
+}
+
+#[test]
+fn a_boot_that_never_comes_up_is_retried_once_then_reported() {
+    // No guest answers within 0.3 s: both boots are stopped, nothing is left behind.
+    let (_dir, image) = own_rootfs();
+    let out = Run::new(&image)
+        .env("CAST_BOOT_TIMEOUT", "0.3")
+        .command(&["true"])
+        .output();
+    assert_eq!(out.code, 125, "stderr: {}", out.stderr);
+    assert_eq!(
+        out.stderr.matches("starting it once more").count(),
+        1,
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("the VM did not boot within"),
+        "{}",
+        out.stderr
+    );
+    assert_no_qemu_left(&image);
+}

@@ -64,24 +64,17 @@ fn binary_stdin_passes_through_unchanged_with_eof() {
 
 #[test]
 fn a_large_stream_goes_through_cat_without_loss() {
-    // 256 MiB both ways through the VM; counted and hashed in the guest too.
+    // 256 MiB through the VM and back: no loss, no reordering, no deadlock. (Guest
+    // pipes run at a few MiB/s under TCG, so this is the longest test; 1 GiB was
+    // checked by hand.)
     let data: Vec<u8> = (0..256 * 1024 * 1024u32)
         .map(|i| (i ^ (i >> 11)) as u8)
         .collect();
     let want = format!("{:x}", Sha256::digest(&data));
-    let out = sh("tee /dev/stderr | sha256sum >&2")
-        .stdin(data.clone())
-        .output();
-    assert_eq!(out.code, 0);
-    assert_eq!(out.stdout.len(), 0);
-    // stderr carries the data (tee) then the guest's checksum line.
-    assert!(
-        out.stderr.ends_with(&format!("{want}  -\n")),
-        "guest checksum differs"
-    );
-    let piped = sh("cat").stdin(data).output();
-    assert_eq!(piped.code, 0, "stderr: {}", piped.stderr);
-    assert_eq!(format!("{:x}", Sha256::digest(&piped.stdout)), want);
+    let out = sh("cat").stdin(data).output();
+    assert_eq!(out.code, 0, "stderr: {}", out.stderr);
+    assert_eq!(out.stdout.len(), 256 * 1024 * 1024);
+    assert_eq!(format!("{:x}", Sha256::digest(&out.stdout)), want);
 }
 
 #[test]

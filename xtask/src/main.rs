@@ -6,8 +6,11 @@
 //! - `cargo xtask test [ARGS]` runs setup, then `cargo test --workspace [ARGS]`.
 //! - `cargo xtask bench boot` compares `cargo cast run` with raw QEMU.
 //! - `cargo xtask bench image` compares the EROFS writer with `mkfs.erofs`.
+//! - `cargo xtask bench casted` times a casted executable (cold, warm) against
+//!   `cargo cast run --rootfs`, and compares its size with its parts.
 
 mod bench_boot;
+mod bench_casted;
 mod bench_image;
 mod setup;
 
@@ -58,6 +61,8 @@ enum Bench {
     Boot(bench_boot::Args),
     /// EROFS writer throughput, size and peak RSS vs mkfs.erofs.
     Image,
+    /// Casted executable: cold and warm runs vs `cargo cast run`, size vs its parts.
+    Casted,
 }
 
 fn main() -> Result<()> {
@@ -72,6 +77,7 @@ fn main() -> Result<()> {
         Task::Bench { what } => match what {
             Bench::Boot(args) => bench_boot::run(args),
             Bench::Image => bench_image::run(),
+            Bench::Casted => bench_casted::run(),
         },
     }
 }

@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Seek};
 use std::path::Path;
 
-use cast_rootfs::layer::{apply_layer, ApplyError, Compression};
+use cast_rootfs::layer::{extract_archive, ApplyError, Compression};
 use cast_rootfs::ImageTree;
 
 /// How an archive is compressed.
@@ -66,7 +66,13 @@ pub fn detect(path: &Path) -> io::Result<Option<Format>> {
 /// Extracts the archive at `path` (compressed as `format`) into a new tree.
 pub fn extract(path: &Path, format: Format) -> Result<ImageTree, ExtractError> {
     let mut tree = ImageTree::new().map_err(|e| io::Error::other(e.to_string()))?;
-    apply_layer(&mut tree, open(path, format)?, Compression::None)?;
+    // `.wh.*` entries are plain files here: an archive is not a layer.
+    extract_archive(
+        &mut tree,
+        open(path, format)?,
+        Compression::None,
+        Path::new("/"),
+    )?;
     Ok(tree)
 }
 

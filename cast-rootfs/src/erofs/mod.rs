@@ -1,13 +1,15 @@
-//! The EROFS writer: an [`ImageTree`] becomes an uncompressed EROFS image that Linux
-//! 6.1's erofs driver mounts and `fsck.erofs` accepts.
+//! The EROFS writer: an [`ImageTree`] becomes an EROFS image that Linux 6.1's erofs
+//! driver mounts and `fsck.erofs` accepts.
 //!
-//! The image is planned first ([`layout`]), then written strictly front to back to
-//! any [`Write`]: superblock, metadata (inodes, inline xattrs, inline data tails),
-//! data blocks streamed from the tree's spill file. Nothing proportional to the
-//! image's data is held in memory. The same tree and options always give the same
-//! bytes: order follows the tree's sorted names, the UUID is derived from the
-//! layout, and with `SOURCE_DATE_EPOCH` every mtime is clamped to it and the build
-//! time set to it. Block size is 4096, so the image size is a multiple of 512.
+//! The image is planned first (the `layout` module: NIDs, inline tails, blocks),
+//! then written strictly front to back to any [`Write`]: superblock, metadata
+//! (inodes, inline xattrs, inline data tails or compression indexes), data blocks
+//! streamed from the tree's spill file. Nothing proportional to the image's data is
+//! held in memory. With [`Options::lz4`], files that shrink are stored LZ4-compressed
+//! (the `lz4` module). The same tree and options always give the same bytes: order
+//! follows the tree's sorted names, the UUID is derived from the layout, and with
+//! `SOURCE_DATE_EPOCH` every mtime is clamped to it and the build time set to it.
+//! Block size is 4096, so the image size is a multiple of 512.
 
 mod dir;
 pub mod format;

@@ -19,14 +19,30 @@ pub(super) struct Applier<'t> {
     tree: &'t mut ImageTree,
     pub(super) added: HashSet<Vec<Vec<u8>>>,
     stats: LayerStats,
+    /// Components every entry (and hardlink target) is placed under.
+    prefix: Vec<Vec<u8>>,
+    /// Interpret `.wh.` entries (layers) or keep them as files (plain archives).
+    whiteouts: bool,
 }
 
 impl<'t> Applier<'t> {
+    /// An applier for an image layer: entries at the root, whiteouts honoured.
     pub(super) fn new(tree: &'t mut ImageTree) -> Self {
         Self {
             tree,
             added: HashSet::new(),
             stats: LayerStats::default(),
+            prefix: Vec::new(),
+            whiteouts: true,
+        }
+    }
+
+    /// An applier for a plain archive unpacked under `dest` (whiteouts are files).
+    pub(super) fn under(tree: &'t mut ImageTree, dest: &std::path::Path) -> Self {
+        Self {
+            prefix: normalize(dest).components,
+            whiteouts: false,
+            ..Self::new(tree)
         }
     }
 
@@ -39,15 +55,16 @@ impl<'t> Applier<'t> {
         item: &mut tar::Entry<'_, R>,
     ) -> Result<(), ApplyError> {
         let raw_path = item.path().map_err(ApplyError::Read)?.into_owned();
-        let norm = normalize(&raw_path);
+        let mut norm = normalize(&raw_path);
         if norm.escaped {
             return Err(ApplyError::PathEscapes(raw_path));
         }
+        norm.components.splice(0..0, self.prefix.iter().cloned());
         let kind = item.header().entry_type();
         if matches!(kind, EntryType::XGlobalHeader | EntryType::XHeader) {
             return Ok(());
         }
-        if let Some(name) = norm.components.last() {
+        if let Some(name) = norm.components.last().filter(|_| self.whiteouts) {
             if let Some(rest) = name.strip_prefix(b".wh.") {
                 self.stats.whiteouts += 1;
                 let parent = &norm.components[..norm.components.len() - 1];
@@ -88,7 +105,8 @@ impl<'t> Applier<'t> {
             }
             EntryType::Link => {
                 let target = link_name(item, &raw_path)?;
-                let tnorm = normalize(&target);
+                let mut tnorm = normalize(&target);
+                tnorm.components.splice(0..0, self.prefix.iter().cloned());
                 if tnorm.escaped {
                     return Err(ApplyError::LinkEscapes {
                         path: raw_path,

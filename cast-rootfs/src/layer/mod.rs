@@ -13,7 +13,7 @@ mod entry;
 mod whiteout;
 
 use std::io::{self, Cursor, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::tree::{AddError, ImageTree, PathError};
 
@@ -125,6 +125,25 @@ pub fn apply_layer<'a>(
     let stream = decompress(Box::new(reader), compression).map_err(ApplyError::Read)?;
     let mut archive = tar::Archive::new(stream);
     let mut applier = entry::Applier::new(tree);
+    for item in archive.entries().map_err(ApplyError::Read)? {
+        let mut item = item.map_err(ApplyError::Read)?;
+        applier.apply(&mut item)?;
+    }
+    Ok(applier.stats())
+}
+
+/// Unpacks a plain tar archive (what a Containerfile `ADD` of a local archive
+/// does) under `dest` in `tree`: same entry handling and safety as a layer, but
+/// `.wh.*` entries are ordinary files and nothing is deleted.
+pub fn extract_archive<'a>(
+    tree: &mut ImageTree,
+    reader: impl Read + 'a,
+    compression: Compression,
+    dest: &Path,
+) -> Result<LayerStats, ApplyError> {
+    let stream = decompress(Box::new(reader), compression).map_err(ApplyError::Read)?;
+    let mut archive = tar::Archive::new(stream);
+    let mut applier = entry::Applier::under(tree, dest);
     for item in archive.entries().map_err(ApplyError::Read)? {
         let mut item = item.map_err(ApplyError::Read)?;
         applier.apply(&mut item)?;

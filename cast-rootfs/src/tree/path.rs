@@ -32,6 +32,9 @@ pub enum PathError {
     /// A component is longer than 255 bytes.
     #[error("{0}: a name is longer than 255 bytes")]
     NameTooLong(PathBuf),
+    /// A component contains a NUL byte.
+    #[error("{0:?}: a name contains a NUL byte")]
+    NulInName(PathBuf),
 }
 
 /// The last component of a walked path: its name and, if it exists, its inode.
@@ -128,6 +131,9 @@ impl ImageTree {
             }
             if name.len() > 255 {
                 return Err(PathError::NameTooLong(path.to_path_buf()));
+            }
+            if name.contains(&0) {
+                return Err(PathError::NulInName(path.to_path_buf()));
             }
             let dir = *stack.last().expect("stack holds the root");
             let Node::Dir(entries) = &self.inode(dir).node else {

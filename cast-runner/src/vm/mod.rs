@@ -10,7 +10,7 @@ pub use accel::{Accel, AccelError};
 
 use std::borrow::Cow;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
 /// A read-only slice of a file, attached as the guest's root disk (`/dev/vda`). The
@@ -35,9 +35,19 @@ pub enum KernelImage {
     Memory(OwnedFd),
 }
 
+impl KernelImage {
+    /// Another handle on the same kernel (for a second boot attempt).
+    pub fn try_clone(&self) -> io::Result<Self> {
+        Ok(match self {
+            KernelImage::File(path) => KernelImage::File(path.clone()),
+            KernelImage::Memory(fd) => KernelImage::Memory(fd.try_clone()?),
+        })
+    }
+}
+
 /// Everything an engine needs to start one VM.
 #[derive(Debug)]
-pub struct VmSpec {
+pub struct VmSpec<'a> {
     /// Uncompressed kernel (ELF with a PVH note).
     pub kernel: KernelImage,
     /// The initrd contents.
@@ -50,9 +60,10 @@ pub struct VmSpec {
     pub memory_mib: u32,
     /// The root disk.
     pub root: DiskSlice,
-    /// Open files the engine inherits as they are (same fd numbers), e.g. the root
-    /// image's file when `root.path` is `/proc/self/fd/N`.
-    pub pass_fds: Vec<OwnedFd>,
+    /// Further fds QEMU inherits under the same numbers (e.g. the checked executable
+    /// behind a `/proc/self/fd/N` root path); the caller keeps them open, so a second
+    /// boot attempt can pass them again.
+    pub pass_fds: Vec<BorrowedFd<'a>>,
     /// virtio-serial ports: name and the guest-side end of a socket pair.
     pub ports: Vec<(String, OwnedFd)>,
     /// The guest-side end of the serial console's socket pair.
@@ -66,7 +77,7 @@ pub struct VmSpec {
 /// A VM engine.
 pub trait Backend {
     /// Starts a VM. The VM must not outlive the calling process.
-    fn start(&self, spec: VmSpec) -> Result<Box<dyn Vm>, VmError>;
+    fn start(&self, spec: VmSpec<'_>) -> Result<Box<dyn Vm>, VmError>;
 }
 
 /// A running VM.

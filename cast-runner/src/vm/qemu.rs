@@ -126,7 +126,7 @@ impl Qemu {
 }
 
 impl Backend for Qemu {
-    fn start(&self, spec: VmSpec) -> Result<Box<dyn Vm>, VmError> {
+    fn start(&self, spec: VmSpec<'_>) -> Result<Box<dyn Vm>, VmError> {
         let initrd = initrd_memfd(&spec.initrd).map_err(|source| VmError::Prepare {
             what: "the initrd",
             source,
