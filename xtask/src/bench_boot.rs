@@ -130,7 +130,7 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 /// Sorts and returns the median.
-fn median(v: &mut [f64]) -> f64 {
+pub(crate) fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
     if n % 2 == 1 {
@@ -141,7 +141,7 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 /// Runs `cmd` to completion, timing it; with `rss`, samples the child's VmHWM (kB).
-fn timed(mut cmd: Command, rss: Option<&mut Option<u64>>) -> Result<Duration> {
+pub(crate) fn timed(mut cmd: Command, rss: Option<&mut Option<u64>>) -> Result<Duration> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -164,6 +164,7 @@ fn timed(mut cmd: Command, rss: Option<&mut Option<u64>>) -> Result<Duration> {
         }
         if start.elapsed() > Duration::from_secs(120) {
             let _ = child.kill();
+            let _ = child.wait();
             bail!("{cmd:?} took over 120 s");
         }
         std::thread::sleep(Duration::from_millis(2));
@@ -209,7 +210,7 @@ fn baseline_initrd(dir: &Path) -> Result<PathBuf> {
 }
 
 /// A root image with static busybox providing `true`.
-fn busybox_rootfs(dir: &Path) -> Result<PathBuf> {
+pub(crate) fn busybox_rootfs(dir: &Path) -> Result<PathBuf> {
     sh(
         "mkdir -p tree/bin && cp /bin/busybox tree/bin/ && ln -sf busybox tree/bin/true \
          && mkfs.erofs --quiet rootfs.erofs tree",

@@ -15,6 +15,7 @@
 //! peak RSS (with GNU time, when installed). `CAST_BENCH_RUNS` sets the runs per
 //! variant (default 7).
 
+use crate::bench_boot::{busybox_rootfs, median, timed};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -59,19 +60,19 @@ pub fn run() -> Result<()> {
         cmd.env("CAST_CACHE_DIR", cache).env("CAST_ACCEL", "tcg");
         cmd
     };
-    timed(casted(warm_cache.clone()))?; // fill the warm cache
+    timed(casted(warm_cache.clone()), None)?; // fill the warm cache
     let mut cold_n = 0;
     let mut variants: Vec<(&str, Variant<'_>)> = vec![
         (
             "casted executable, cold (empty cache)",
             Box::new(|| {
                 cold_n += 1;
-                timed(casted(work.path().join(format!("cold-{cold_n}"))))
+                timed(casted(work.path().join(format!("cold-{cold_n}"))), None)
             }),
         ),
         (
             "casted executable, warm cache",
-            Box::new(|| timed(casted(warm_cache.clone()))),
+            Box::new(|| timed(casted(warm_cache.clone()), None)),
         ),
         (
             "cargo cast run --rootfs ROOT -- true",
@@ -81,7 +82,7 @@ pub fn run() -> Result<()> {
                     .arg(&rootfs)
                     .args(["--", "true"])
                     .env("CAST_ACCEL", "tcg");
-                timed(cmd)
+                timed(cmd, None)
             }),
         ),
     ];
@@ -236,60 +237,4 @@ fn run_ok(mut cmd: Command) -> Result<()> {
         bail!("{cmd:?} failed");
     }
     Ok(())
-}
-
-/// Sorts and returns the median.
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
-/// Runs `cmd` to completion (bounded), timing it.
-fn timed(mut cmd: Command) -> Result<Duration> {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let start = Instant::now();
-    let mut child = cmd.spawn().with_context(|| format!("starting {cmd:?}"))?;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if start.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("{cmd:?} took over 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    let elapsed = start.elapsed();
-    if !status.success() {
-        let mut err = String::new();
-        if let Some(mut e) = child.stderr.take() {
-            std::io::Read::read_to_string(&mut e, &mut err)?;
-        }
-        bail!("{cmd:?} failed ({status}): {err}");
-    }
-    Ok(elapsed)
-}
-
-/// A root image with static busybox providing `true`.
-fn busybox_rootfs(dir: &Path) -> Result<PathBuf> {
-    let status = Command::new("sh")
-        .arg("-c")
-        .arg(
-            "mkdir -p tree/bin && cp /bin/busybox tree/bin/ && ln -sf busybox tree/bin/true \
-             && mkfs.erofs --quiet rootfs.erofs tree",
-        )
-        .current_dir(dir)
-        .status()?;
-    if !status.success() {
-        bail!("making the root image failed (needs busybox-static, erofs-utils)");
-    }
-    Ok(dir.join("rootfs.erofs"))
 }
