@@ -40,15 +40,7 @@ pub fn expand_word(
     escape: char,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<String, SubstError> {
-    let mut lexer = Lexer {
-        chars: word.chars().collect(),
-        pos: 0,
-        escape,
-        env,
-        heredoc: false,
-    };
-    let mut out = Words::default();
-    lexer.process_until(None, &mut out)?;
+    let out = lex(word, escape, env, false)?;
     Ok(out.joined)
 }
 
@@ -60,15 +52,7 @@ pub fn expand_heredoc(
     escape: char,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<String, SubstError> {
-    let mut lexer = Lexer {
-        chars: body.chars().collect(),
-        pos: 0,
-        escape,
-        env,
-        heredoc: true,
-    };
-    let mut out = Words::default();
-    lexer.process_until(None, &mut out)?;
+    let out = lex(body, escape, env, true)?;
     Ok(out.joined)
 }
 
@@ -79,17 +63,28 @@ pub fn expand_words(
     escape: char,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<String>, SubstError> {
+    let mut out = lex(word, escape, env, false)?;
+    out.finish_word();
+    Ok(out.words)
+}
+
+/// Runs the lexer over all of `text`.
+fn lex(
+    text: &str,
+    escape: char,
+    env: &dyn Fn(&str) -> Option<String>,
+    heredoc: bool,
+) -> Result<Words, SubstError> {
     let mut lexer = Lexer {
-        chars: word.chars().collect(),
+        chars: text.chars().collect(),
         pos: 0,
         escape,
         env,
-        heredoc: false,
+        heredoc,
     };
     let mut out = Words::default();
     lexer.process_until(None, &mut out)?;
-    out.finish_word();
-    Ok(out.words)
+    Ok(out)
 }
 
 /// The result being built: the joined string and the whitespace-split words.
