@@ -60,7 +60,8 @@ pub struct CargoFlags {
     /// Require Cargo.lock to be up to date.
     #[arg(long, help_heading = "Cargo")]
     pub locked: bool,
-    /// Run without accessing the network.
+    /// Run without accessing the network: Cargo and the image build (base images
+    /// and pinned ADD URLs from the caches only).
     #[arg(long, help_heading = "Cargo")]
     pub offline: bool,
     /// Parallel jobs.
@@ -136,6 +137,10 @@ pub fn build(flags: &CargoFlags, env: &[(String, String)], ui: &Ui) -> Result<Ve
         cmd.arg("-v").stderr(Stdio::inherit());
     } else {
         cmd.stderr(Stdio::piped());
+    }
+    if flags.offline {
+        // The build scripts' image builds use only the caches and local sources too.
+        cmd.env("CAST_OFFLINE", "1");
     }
     let started = std::time::SystemTime::now();
     let mut child = cmd.spawn().context("cannot run cargo (is it on PATH?)")?;

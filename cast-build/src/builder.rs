@@ -6,8 +6,11 @@
 //! the layers). COPY and ADD follow Docker: files land root-owned unless
 //! `--chown` (names resolved in the image's `/etc/passwd` and `/etc/group`),
 //! modes are kept unless `--chmod`, directories are merged into existing ones,
-//! and ADD extracts local tar archives (plain, gzip, bzip2, xz, zstd). WORKDIR
-//! creates its directory. RUN is refused before anything is built.
+//! and ADD extracts local tar archives (plain, gzip, bzip2, xz, zstd). ADD of an
+//! `http(s)://` URL downloads the file ([`Remote`]): mode 0600 unless `--chmod`,
+//! the server's `Last-Modified` as its mtime, never extracted, checked against
+//! `--checksum` when given. WORKDIR creates its directory. RUN is refused before
+//! anything is built.
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -32,6 +35,7 @@ mod archive;
 mod copy;
 mod graft;
 mod owner;
+mod remote;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -49,6 +53,7 @@ use crate::BuildContext;
 pub use archive::ExtractError;
 pub use graft::Override;
 pub use owner::resolve_chown;
+pub use remote::Remote;
 
 /// The error a [`BaseTrees`] implementation reports.
 pub type BaseError = Box<dyn std::error::Error + Send + Sync>;
@@ -136,6 +141,29 @@ pub enum BuildError {
         #[source]
         source: std::io::Error,
     },
+    /// An ADD URL could not be downloaded.
+    #[error("{location}: cannot download {url}")]
+    Download {
+        /// The ADD.
+        location: Location,
+        /// The URL.
+        url: String,
+        /// Why.
+        #[source]
+        source: crate::fetch::FetchError,
+    },
+    /// An ADD URL served other bytes than `--checksum` pins.
+    #[error("{location}: {url} has sha256:{actual}, but --checksum expects sha256:{expected}")]
+    Checksum {
+        /// The ADD.
+        location: Location,
+        /// The URL.
+        url: String,
+        /// The pinned SHA-256.
+        expected: String,
+        /// The downloaded file's SHA-256.
+        actual: String,
+    },
     /// An ADD archive could not be extracted.
     #[error("{location}: cannot extract {}", path.display())]
     Extract {
@@ -203,11 +231,22 @@ pub fn build_file<I: crate::BaseImages + BaseTrees>(
     Ok(built)
 }
 
-/// Builds the target of `plan` from `context`, getting base images from `bases`.
+/// Builds the target of `plan` from `context`, getting base images from `bases`
+/// and downloading ADD URLs as needed.
 pub fn build(
     plan: &Plan,
     context: &BuildContext,
     bases: &mut dyn BaseTrees,
+) -> Result<Built, BuildError> {
+    build_with(plan, context, bases, &mut Remote::new(false, false))
+}
+
+/// [`build`], taking ADD URLs from `remote` (which may hold them already).
+pub fn build_with(
+    plan: &Plan,
+    context: &BuildContext,
+    bases: &mut dyn BaseTrees,
+    remote: &mut Remote,
 ) -> Result<Built, BuildError> {
     plan.check_buildable()?;
     let mut trees: Vec<Option<ImageTree>> = plan.stages.iter().map(|_| None).collect();
@@ -258,6 +297,7 @@ pub fn build(
                         stages: &trees,
                         images: &mut images,
                         bases: &mut *bases,
+                        remote: &mut *remote,
                         platform: stage.platform.as_deref(),
                     };
                     copy::apply(&mut tree, c, &mut sources, &mut files)?;

@@ -133,6 +133,8 @@ pub struct CopyArgs {
     pub link: bool,
     /// `--exclude` patterns.
     pub exclude: Vec<String>,
+    /// ADD `--checksum=sha256:<hex>` of a URL source.
+    pub checksum: Option<String>,
 }
 
 /// What an instruction says, before any expansion.

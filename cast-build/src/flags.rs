@@ -1,9 +1,9 @@
 //! Instruction flags (`--platform`, `--from`, `--chown`, ...): checked per
 //! instruction so a typo is an error with a "did you mean" hint, not a surprise.
 //!
-//! COPY and ADD are assembled here too, since most of their shape is flags:
-//! sources that are URLs or git repositories are refused (a build must not
-//! depend on the network), and flags we cannot honour are refused by name.
+//! COPY and ADD are assembled here too, since most of their shape is flags;
+//! flags we cannot honour are refused by name. Whether a source is a URL is
+//! decided after expansion, when the plan is evaluated.
 
 use parse_dockerfile as pd;
 
@@ -106,31 +106,24 @@ pub(crate) fn copy_args(
         COPY_FLAGS
     };
     let mut fl = Flags::new(cx, keyword, options, allowed)?;
-    for refused in ["parents", "checksum", "keep-git-dir"] {
+    for refused in ["parents", "keep-git-dir"] {
         if let Some(flag) = options.iter().find(|f| f.name.value == refused) {
             return Err(cx
                 .err(
                     flag.flag_span().start,
                     format!("{keyword} --{refused} is not supported"),
                 )
-                .with_hint("cargo-cast builds from local files only"));
+                .with_hint(if refused == "parents" {
+                    "copy each directory with its own COPY"
+                } else {
+                    "git sources are not supported; clone the repository into the build context"
+                }));
         }
     }
     let mut sources = Vec::new();
     for s in src {
         match s {
-            pd::Source::Path(p) => {
-                let v = p.value.to_string();
-                if keyword == "ADD" && is_remote(&v) {
-                    return Err(cx
-                        .err(
-                            p.span.start,
-                            format!("ADD from a URL or git repository is not supported: {v}"),
-                        )
-                        .with_hint("download it into the build context and COPY it"));
-                }
-                sources.push(Source::Path(v));
-            }
+            pd::Source::Path(p) => sources.push(Source::Path(p.value.to_string())),
             pd::Source::HereDoc(h) => {
                 sources.push(Source::HereDoc {
                     content: h.value.to_string(),
@@ -148,12 +141,6 @@ pub(crate) fn copy_args(
         chmod: fl.value("chmod"),
         link: fl.bool("link"),
         exclude: fl.values("exclude"),
+        checksum: fl.value("checksum"),
     })
-}
-
-/// Whether an ADD source is fetched rather than read from the context.
-fn is_remote(src: &str) -> bool {
-    ["http://", "https://", "git@", "git://", "ssh://"]
-        .iter()
-        .any(|p| src.starts_with(p))
 }

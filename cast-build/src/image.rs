@@ -3,7 +3,8 @@
 //! [`cast_oci::Resolver`], layers applied with `cast_rootfs`, COPY/ADD/WORKDIR by
 //! [`crate::builder`], the tree written with `cast_rootfs::erofs`) or unpacks a
 //! prebuilt image, through the [`BuildCache`], so an unchanged build does no image
-//! work. The crate's overrides (entrypoint, cmd, env) are applied last, outside
+//! work. ADD URLs without `--checksum` are downloaded before the cache lookup, so
+//! what they serve is part of the key. The crate's overrides (entrypoint, cmd, env) are applied last, outside
 //! the cache.
 
 use std::path::PathBuf;
@@ -16,7 +17,7 @@ use crate::cache::{BuildCache, CacheError, CachedImage, KeyBuilder};
 use crate::config::{CastConfig, ImageSource};
 use crate::oci::{chain, run_config_of, OciImages};
 use crate::runconfig::RunConfig;
-use crate::{BuildContext, Containerfile, EvalOptions};
+use crate::{BuildContext, Containerfile, EvalOptions, Remote};
 
 /// How [`build_image`] works, besides the configuration.
 #[derive(Debug, Clone)]
@@ -34,12 +35,18 @@ pub struct ImageOptions {
 }
 
 impl ImageOptions {
-    /// The user's caches, `SOURCE_DATE_EPOCH`, progress bars when `progress`.
+    /// The user's caches, `SOURCE_DATE_EPOCH`, progress bars when `progress`;
+    /// offline (caches and local sources only) when `CAST_OFFLINE` or Cargo's
+    /// `CARGO_NET_OFFLINE` is `true` or `1`.
     pub fn from_env(progress: bool) -> Result<Self, ImageError> {
         let cache = BuildCache::default_location().ok_or(ImageError::NoCacheDir)?;
+        let offline = ["CAST_OFFLINE", "CARGO_NET_OFFLINE"]
+            .iter()
+            .any(|k| std::env::var(k).is_ok_and(|v| matches!(v.as_str(), "1" | "true")));
         Ok(Self {
             resolve: ResolveOptions {
                 progress,
+                offline,
                 ..ResolveOptions::default()
             },
             blob_cache: None,
@@ -164,12 +171,16 @@ fn containerfile(
     for (image, plat, digest) in images.digests() {
         key = key.part("base", format!("{image} {plat} {digest}"));
     }
+    let mut remote = Remote::new(options.resolve.offline, options.resolve.progress);
+    for part in remote.key_parts(&plan).map_err(E::from)? {
+        key = key.part("url", part);
+    }
     let key = key.finish();
     if let Some(hit) = options.cache.lookup(&key) {
         return Ok((hit, true));
     }
     let ctx = BuildContext::open(context).map_err(E::from)?;
-    let built = crate::build(&plan, &ctx, images).map_err(E::from)?;
+    let built = crate::build_with(&plan, &ctx, images, &mut remote).map_err(E::from)?;
     let staging = options.cache.staging()?;
     erofs::write_image_to_path(
         &built.tree,

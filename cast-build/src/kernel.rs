@@ -6,12 +6,10 @@
 //! else). The download is verified before use and prepared once into
 //! `<cache>/kernel/sha256-<hex>/`; later builds find it there without the network.
 
-use std::io::Read;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use cast_kernel::{KernelBundle, KernelSource};
-use sha2::{Digest, Sha256};
 
 use crate::config::KernelSpec;
 
@@ -25,12 +23,13 @@ pub enum KernelError {
     #[error("no cache directory for the kernel download: set CAST_CACHE_DIR or HOME")]
     NoCache,
     /// The download failed.
-    #[error("cannot download the kernel from {url}: {why}")]
+    #[error("cannot download the kernel from {url}")]
     Download {
         /// The URL.
         url: String,
         /// Why.
-        why: String,
+        #[source]
+        source: crate::fetch::FetchError,
     },
     /// The download is not the pinned file.
     #[error("the kernel from {url} has SHA-256 {actual}, but the config pins {expected}; if the new file is the one you want, update `sha256`")]
@@ -93,23 +92,27 @@ pub fn fetch(url: &str, sha256: &str, dir: &Path) -> Result<KernelBundle, Kernel
         move |source| KernelError::Io { path, source }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let bytes = download(url)?;
-    let actual = format!("{:x}", Sha256::digest(&bytes));
-    if actual != sha256 {
-        return Err(KernelError::Mismatch {
-            url: url.to_owned(),
-            expected: sha256.to_owned(),
-            actual,
-        });
-    }
     let name = url.rsplit('/').next().unwrap_or("kernel");
     let is_deb = name.ends_with(".deb");
-    let file = tempfile::Builder::new()
+    let mut file = tempfile::Builder::new()
         .prefix(".download-")
         .suffix(if is_deb { ".deb" } else { "" })
         .tempfile_in(dir)
         .map_err(io(dir))?;
-    std::fs::write(file.path(), &bytes).map_err(io(file.path()))?;
+    let progress = std::io::stderr().is_terminal();
+    let download = crate::fetch::download(url, file.as_file_mut(), progress).map_err(|source| {
+        KernelError::Download {
+            url: url.to_owned(),
+            source,
+        }
+    })?;
+    if download.sha256 != sha256 {
+        return Err(KernelError::Mismatch {
+            url: url.to_owned(),
+            expected: sha256.to_owned(),
+            actual: download.sha256,
+        });
+    }
     let source = if is_deb {
         KernelSource::Deb(file.path().to_owned())
     } else {
@@ -119,27 +122,4 @@ pub fn fetch(url: &str, sha256: &str, dir: &Path) -> Result<KernelBundle, Kernel
         url: url.to_owned(),
         source,
     })
-}
-
-fn download(url: &str) -> Result<Vec<u8>, KernelError> {
-    let fail = |why: String| KernelError::Download {
-        url: url.to_owned(),
-        why,
-    };
-    let client = reqwest::blocking::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(600))
-        .build()
-        .map_err(|e| fail(e.to_string()))?;
-    let response = client
-        .get(url)
-        .send()
-        .and_then(|r| r.error_for_status())
-        .map_err(|e| fail(crate::image::error_chain(&e)))?;
-    let mut bytes = Vec::new();
-    response
-        .take(1 << 30)
-        .read_to_end(&mut bytes)
-        .map_err(|e| fail(e.to_string()))?;
-    Ok(bytes)
 }

@@ -27,6 +27,7 @@ pub mod containerfile;
 pub mod context;
 pub mod diag;
 pub mod eval;
+pub mod fetch;
 mod flags;
 pub mod ignore;
 pub mod image;
@@ -38,7 +39,9 @@ pub mod stages;
 pub mod subst;
 mod words;
 
-pub use builder::{build, build_file, BaseTrees, BuildError, BuildFileError, Built};
+pub use builder::{
+    build, build_file, build_with, BaseTrees, BuildError, BuildFileError, Built, Remote,
+};
 /// The run config types live in `cast-payload` (they travel in the executable's
 /// payload); re-exported here under their old path.
 pub use cast_payload::run_config as runconfig;

@@ -112,6 +112,8 @@ pub enum CopySource {
     Path(String),
     /// Inline content from a heredoc.
     Inline(String),
+    /// An `http://` or `https://` URL (ADD only), downloaded at build time.
+    Url(String),
 }
 
 /// A COPY or ADD after expansion.
@@ -133,6 +135,8 @@ pub struct CopyOp {
     pub chmod: Option<u32>,
     /// `--exclude` patterns.
     pub exclude: Vec<String>,
+    /// ADD `--checksum`: the SHA-256 (lowercase hex) every URL source must have.
+    pub checksum: Option<String>,
 }
 
 /// Why a plan cannot be built.

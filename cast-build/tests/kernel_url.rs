@@ -2,74 +2,13 @@
 //! verified against the pin, prepared once into the cache (a second build makes no
 //! request), and a wrong pin or a missing file is an error that says what to do.
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
-
 use cast_build::config::KernelSpec;
 use cast_build::kernel::{bundle, KernelError};
 use sha2::{Digest, Sha256};
 
-/// Serves `body` at `/vmlinux` (404 elsewhere) until dropped; counts requests.
-struct Server {
-    addr: String,
-    requests: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
+mod support;
 
-impl Server {
-    fn start(body: Vec<u8>) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let requests = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (r, s) = (requests.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if s.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(mut stream) = stream else { continue };
-                r.fetch_add(1, Ordering::SeqCst);
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
-                    head.push(byte[0]);
-                }
-                let found = String::from_utf8_lossy(&head).starts_with("GET /vmlinux ");
-                let (status, data): (&str, &[u8]) = if found {
-                    ("200 OK", &body)
-                } else {
-                    ("404 Not Found", b"no such file")
-                };
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    data.len()
-                );
-                let _ = stream.write_all(data);
-            }
-        });
-        Server {
-            addr,
-            requests,
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = std::net::TcpStream::connect(&self.addr);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
+use support::http::Server;
 
 fn vmlinux() -> Vec<u8> {
     let b =
@@ -81,10 +20,11 @@ fn vmlinux() -> Vec<u8> {
 fn a_pinned_kernel_url_is_downloaded_once_and_verified() {
     let body = vmlinux();
     let sha = format!("{:x}", Sha256::digest(&body));
-    let server = Server::start(body);
+    let server = Server::start();
+    server.serve("/vmlinux", body, &[]);
     let cache = tempfile::tempdir().unwrap();
     let spec = KernelSpec::Url {
-        url: format!("http://{}/vmlinux", server.addr),
+        url: server.url("/vmlinux"),
         sha256: sha.clone(),
     };
     let b = bundle(Some(&spec), Some(cache.path())).unwrap();
@@ -95,14 +35,10 @@ fn a_pinned_kernel_url_is_downloaded_once_and_verified() {
     );
     let again = bundle(Some(&spec), Some(cache.path())).unwrap();
     assert_eq!(again.dir, b.dir);
-    assert_eq!(
-        server.requests.load(Ordering::SeqCst),
-        1,
-        "no second download"
-    );
+    assert_eq!(server.requests(), 1, "no second download");
 
     let wrong = KernelSpec::Url {
-        url: format!("http://{}/vmlinux", server.addr),
+        url: server.url("/vmlinux"),
         sha256: "0".repeat(64),
     };
     let e = bundle(Some(&wrong), Some(cache.path())).unwrap_err();
@@ -110,12 +46,16 @@ fn a_pinned_kernel_url_is_downloaded_once_and_verified() {
     assert!(e.to_string().contains(&sha) && e.to_string().contains("update `sha256`"));
 
     let missing = KernelSpec::Url {
-        url: format!("http://{}/nope", server.addr),
+        url: server.url("/nope"),
         sha256: "1".repeat(64),
     };
     // (A pinned kernel already prepared needs no network at all.)
     let e = bundle(Some(&missing), Some(cache.path())).unwrap_err();
-    assert!(e.to_string().contains("404"), "{e}");
+    let message = cast_build::image::error_chain(&e);
+    assert!(
+        message.contains("/nope") && message.contains("HTTP 404"),
+        "{message}"
+    );
     // Nothing half-written is left in the cache.
     let names: Vec<String> = std::fs::read_dir(cache.path().join("kernel"))
         .unwrap()

@@ -42,6 +42,6 @@ pub use error::{Error, Result};
 pub use image::{Compression, Layer, Platform, ResolvedImage};
 pub use reference::Reference;
 pub use resolve::{ResolveOptions, Resolver};
-pub use retry::RetryPolicy;
+pub use retry::{RetryPolicy, Transient};
 pub use source::Source;
 pub use transport::{ClientOptions, RegistryClient};

@@ -1,11 +1,23 @@
 //! Retrying transient failures with exponential backoff. What counts as transient is
-//! decided by the error itself ([`crate::Error::is_transient`]): a registry that could not
-//! be reached, a body that broke off, HTTP 429 and 5xx. Every other failure — 4xx,
-//! digest mismatches, local I/O — is returned at once, since trying again cannot help.
+//! decided by the error itself ([`Transient`]; for registries
+//! [`crate::Error::is_transient`]): a server that could not be reached, a body that
+//! broke off, HTTP 429 and 5xx. Every other failure — 4xx, digest mismatches, local
+//! I/O — is returned at once, since trying again cannot help. Other HTTP clients of
+//! the build (ADD <url>, kernel downloads) use the same policy with their own errors.
 
 use std::time::Duration;
 
-use crate::error::Result;
+/// An error that knows whether trying again may help.
+pub trait Transient {
+    /// Whether the same request may succeed if tried again.
+    fn is_transient(&self) -> bool;
+}
+
+impl Transient for crate::Error {
+    fn is_transient(&self) -> bool {
+        crate::Error::is_transient(self)
+    }
+}
 
 /// How often and how patiently to retry transient failures.
 #[derive(Debug, Clone)]
@@ -31,7 +43,7 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// Runs `f` until it succeeds, fails with a non-transient error or runs out of attempts.
-    pub(crate) fn run<T>(&self, mut f: impl FnMut() -> Result<T>) -> Result<T> {
+    pub fn run<T, E: Transient>(&self, mut f: impl FnMut() -> Result<T, E>) -> Result<T, E> {
         let mut delay = self.initial_delay;
         let mut attempt = 1;
         loop {
@@ -50,7 +62,7 @@ impl RetryPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Error;
+    use crate::error::{Error, Result};
     use std::cell::Cell;
 
     fn quick(attempts: u32) -> RetryPolicy {

@@ -2,6 +2,7 @@
 //! sources need a destination ending in `/`; a file goes to `dest/name` when
 //! the destination ends in `/` or is an existing directory, else to `dest`; a
 //! directory's contents (not the directory) are merged into the destination.
+//! A URL source (ADD) lands like a file named by the URL's last path segment.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
@@ -13,6 +14,7 @@ use cast_rootfs::{ImageTree, InodeId, Metadata, Timestamp};
 use super::archive;
 use super::graft::{graft, graft_contents, Override};
 use super::owner::resolve_chown;
+use super::remote::{self, Remote};
 use super::{BaseTrees, BuildError};
 use crate::context::{BuildContext, Resolved};
 use crate::diag::{Diagnostic, Location};
@@ -25,6 +27,7 @@ pub(super) struct Sources<'a> {
     pub(super) stages: &'a [Option<ImageTree>],
     pub(super) images: &'a mut HashMap<String, ImageTree>,
     pub(super) bases: &'a mut dyn BaseTrees,
+    pub(super) remote: &'a mut Remote,
     pub(super) platform: Option<&'a str>,
 }
 
@@ -59,7 +62,7 @@ pub(super) fn apply(
         dir_meta,
     };
     match &op.from {
-        CopyFrom::Context => cx.copy_context(tree, src.context, files),
+        CopyFrom::Context => cx.copy_context(tree, src.context, src.remote, files),
         CopyFrom::Stage(i) => {
             let stage = src.stages[*i]
                 .as_ref()
@@ -104,6 +107,15 @@ impl Cx<'_> {
             location: Some(self.loc.clone()),
             path,
             source,
+        }
+    }
+
+    /// The override for files that come from outside the image (the context, a
+    /// URL): root-owned unless `--chown`.
+    fn context_override(&self) -> Override {
+        Override {
+            owner: Some(self.ov.owner.unwrap_or((0, 0))),
+            mode: self.ov.mode,
         }
     }
 
@@ -163,10 +175,34 @@ impl Cx<'_> {
         Ok(())
     }
 
+    /// ADD of a URL: a root-owned 0600 file (as in Docker) with the server's
+    /// `Last-Modified` as mtime (the epoch without one), never extracted.
+    fn download(
+        &self,
+        tree: &mut ImageTree,
+        remote: &mut Remote,
+        url: &str,
+    ) -> Result<(), BuildError> {
+        let (mut file, download) = remote.open(self.loc, url, self.op.checksum.as_deref())?;
+        let meta = self.context_override().apply(Metadata {
+            mode: 0o600,
+            mtime: Timestamp {
+                sec: download.last_modified.unwrap_or(0),
+                nsec: 0,
+            },
+            ..Metadata::default()
+        });
+        let target = self.file_target(tree, &remote::file_name(url));
+        tree.add_file(&target, &mut file, meta)
+            .map_err(self.tree_err(&target))?;
+        Ok(())
+    }
+
     fn copy_context(
         &self,
         tree: &mut ImageTree,
         ctx: &BuildContext,
+        remote: &mut Remote,
         files: &mut BTreeSet<PathBuf>,
     ) -> Result<(), BuildError> {
         let exclude =
@@ -176,9 +212,11 @@ impl Cx<'_> {
             })?;
         let mut items: Vec<Resolved> = Vec::new();
         let mut inline = Vec::new();
+        let mut urls = Vec::new();
         for s in &self.op.sources {
             match s {
                 CopySource::Inline(content) => inline.push(content),
+                CopySource::Url(url) => urls.push(url),
                 CopySource::Path(p) => {
                     let found = ctx.resolve(p).map_err(|source| BuildError::Source {
                         location: self.loc.clone(),
@@ -192,7 +230,7 @@ impl Cx<'_> {
                 }
             }
         }
-        self.check_many(items.len() + inline.len())?;
+        self.check_many(items.len() + inline.len() + urls.len())?;
         files.extend(ctx.files_used(&items, &self.op.exclude).map_err(|source| {
             BuildError::Source {
                 location: self.loc.clone(),
@@ -201,6 +239,9 @@ impl Cx<'_> {
         })?);
         for content in inline {
             self.inline(tree, content)?;
+        }
+        for url in urls {
+            self.download(tree, remote, url)?;
         }
         for item in &items {
             if item.is_dir {
@@ -253,11 +294,7 @@ impl Cx<'_> {
             fs::symlink_metadata(host)
         }
         .map_err(read_err)?;
-        let context_ov = Override {
-            owner: Some(self.ov.owner.unwrap_or((0, 0))),
-            mode: self.ov.mode,
-        };
-        let meta = context_ov.apply(Metadata {
+        let meta = self.context_override().apply(Metadata {
             mode: md.mode() & 0o7777,
             uid: 0,
             gid: 0,
@@ -319,7 +356,7 @@ impl Cx<'_> {
             let CopySource::Path(p) = s else {
                 return Err(Diagnostic::new(
                     self.loc.clone(),
-                    "heredoc sources cannot be combined with --from",
+                    "heredoc and URL sources cannot be combined with --from",
                 )
                 .into());
             };

@@ -1,5 +1,6 @@
 //! COPY and ADD evaluation: `--from` resolution, source and destination
-//! expansion, `--chown`/`--chmod` checking, heredoc content.
+//! expansion, `--chown`/`--chmod`/`--checksum` checking, heredoc content, and
+//! which ADD sources are URLs (decided after expansion, so `ADD $BASE/f /f` is one).
 
 use super::instruction::{find_stage, Evaluator};
 use super::Scope;
@@ -38,7 +39,7 @@ impl Evaluator<'_> {
         let mut sources = Vec::new();
         for s in &args.sources {
             sources.push(match s {
-                Source::Path(p) => CopySource::Path(self.word(loc, p, scope)?),
+                Source::Path(p) => classify(loc, add, self.word(loc, p, scope)?)?,
                 Source::HereDoc {
                     content,
                     expand: true,
@@ -79,6 +80,10 @@ impl Evaluator<'_> {
                 )
             }
         };
+        let checksum = match &args.checksum {
+            None => None,
+            Some(c) => Some(checksum(loc, &self.word(loc, c, scope)?, &sources)?),
+        };
         Ok(CopyOp {
             location: loc.clone(),
             add,
@@ -88,8 +93,57 @@ impl Evaluator<'_> {
             chown,
             chmod,
             exclude: args.exclude.clone(),
+            checksum,
         })
     }
+}
+
+/// A path source, or for ADD a URL; git repositories are refused.
+fn classify(loc: &Location, add: bool, src: String) -> Result<CopySource, Diagnostic> {
+    let lower = src.to_ascii_lowercase();
+    let http = lower.starts_with("http://") || lower.starts_with("https://");
+    let git = ["git@", "git://", "ssh://"]
+        .iter()
+        .any(|p| lower.starts_with(p))
+        || (http && lower.split('#').next().is_some_and(|u| u.ends_with(".git")));
+    let keyword = if add { "ADD" } else { "COPY" };
+    if add && git {
+        return Err(Diagnostic::new(
+            loc.clone(),
+            format!("ADD from a git repository is not supported: {src}"),
+        )
+        .with_hint("clone the repository into the build context and COPY it"));
+    }
+    if http && !add {
+        return Err(
+            Diagnostic::new(loc.clone(), format!("{keyword} cannot download {src}"))
+                .with_hint("use ADD for URLs"),
+        );
+    }
+    Ok(if http {
+        CopySource::Url(src)
+    } else {
+        CopySource::Path(src)
+    })
+}
+
+/// Checks `--checksum=sha256:<hex>` and that every source is a URL; the hex, lowercased.
+fn checksum(loc: &Location, value: &str, sources: &[CopySource]) -> Result<String, Diagnostic> {
+    let hex = value
+        .strip_prefix("sha256:")
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(|| {
+            Diagnostic::new(loc.clone(), format!("invalid --checksum={value}"))
+                .with_hint("write --checksum=sha256:<64 hex digits>")
+        })?;
+    if !sources.iter().all(|s| matches!(s, CopySource::Url(_))) {
+        return Err(Diagnostic::new(
+            loc.clone(),
+            "ADD --checksum applies only to http:// and https:// sources",
+        )
+        .with_hint("local files need no checksum"));
+    }
+    Ok(hex.to_ascii_lowercase())
 }
 
 /// Joins `path` onto `base` (default `/`) and cleans `.` and `..`.

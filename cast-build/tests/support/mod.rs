@@ -1,0 +1,3 @@
+//! Helpers shared by cast-build's integration tests.
+
+pub mod http;
