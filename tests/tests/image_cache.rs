@@ -2,7 +2,8 @@
 //! Containerfile FROM a busybox image is built into an EROFS root image through the
 //! content-addressed build cache; building again with nothing changed does no image
 //! work (a cache hit, timed), touching a file without changing it is still a hit,
-//! and changing a used file or a build argument rebuilds.
+//! and changing a used file or a build argument rebuilds; an offline build with
+//! the registry gone rebuilds from the blob cache.
 
 use std::path::Path;
 use std::time::Duration;
@@ -114,6 +115,17 @@ fn unchanged_builds_hit_the_cache() {
     assert!(!flavoured.cache_hit);
     assert_eq!(flavoured.run_config.env_var("FLAVOUR"), Some("spicy"));
     assert_ne!(flavoured.key, third.key);
+
+    // Offline, with the registry gone: a new build still works from the blob cache.
+    drop(registry);
+    let mut offline = options(&work.path().join("cache"));
+    offline.resolve.offline = true;
+    let cold = build(&dir, &offline, &[("FLAVOUR", "offline")]);
+    assert!(
+        !cold.cache_hit,
+        "a new build argument: built, from cached blobs"
+    );
+    assert_eq!(cold.run_config.env_var("FLAVOUR"), Some("offline"));
 
     // No temporary entries are left behind.
     let leftovers: Vec<_> = std::fs::read_dir(opts.cache.root())
