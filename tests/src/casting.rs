@@ -3,12 +3,12 @@
 //! (dependencies compile once), and a bounded run for builds that kills the whole
 //! process group (cargo, rustc, build scripts) if it overruns.
 
-use std::io::Read;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::proc::read_in_background;
 use crate::{cargo_cast, Output};
 
 /// Upper bound for one build: a cold build compiles the runtime and the image
@@ -67,18 +67,10 @@ pub fn build_output(mut cmd: Command, bound: Duration) -> Output {
         .process_group(0);
     let mut child = cmd.spawn().expect("spawning the build");
     let pgid = child.id() as i32;
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out_reader = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out.read_to_end(&mut v);
-        v
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err.read_to_end(&mut v);
-        v
-    });
+    let out = child.stdout.take().unwrap();
+    let err = child.stderr.take().unwrap();
+    let out_reader = read_in_background(out);
+    let err_reader = read_in_background(err);
     let deadline = Instant::now() + bound;
     let code = loop {
         if let Some(status) = child.try_wait().unwrap() {

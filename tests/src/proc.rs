@@ -94,18 +94,10 @@ pub fn output_of(mut cmd: Command, stdin: Vec<u8>) -> Output {
     let feeder = std::thread::spawn(move || {
         let _ = pipe.write_all(&stdin);
     });
-    let mut out = child.0.stdout.take().unwrap();
-    let mut err = child.0.stderr.take().unwrap();
-    let out_reader = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out.read_to_end(&mut v);
-        v
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err.read_to_end(&mut v);
-        v
-    });
+    let out = child.0.stdout.take().unwrap();
+    let err = child.0.stderr.take().unwrap();
+    let out_reader = read_in_background(out);
+    let err_reader = read_in_background(err);
     let code = child.wait_bounded(RUN_BOUND);
     let _ = feeder.join();
     Output {
@@ -113,6 +105,15 @@ pub fn output_of(mut cmd: Command, stdin: Vec<u8>) -> Output {
         stdout: out_reader.join().unwrap(),
         stderr: String::from_utf8_lossy(&err_reader.join().unwrap()).into_owned(),
     }
+}
+
+/// Reads `r` to its end on a thread (so a full pipe cannot stall the child).
+pub fn read_in_background(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = r.read_to_end(&mut v);
+        v
+    })
 }
 
 /// A child process that is killed and reaped when dropped.
