@@ -223,7 +223,7 @@ pub fn build_file<I: crate::BaseImages + BaseTrees>(
             },
         ),
     };
-    let context = BuildContext::open(&dir)?;
+    let context = BuildContext::open_for(&dir, Some(&file))?;
     let mut built = build(&plan, &context, images)?;
     built
         .context_files

@@ -1,7 +1,9 @@
 //! The build context: the directory COPY and ADD read from.
 //!
 //! The context honours `.containerignore`, or `.dockerignore` when there is no
-//! `.containerignore` (see [`crate::ignore`] for the rules). COPY/ADD sources
+//! `.containerignore`; an ignore file named after the Containerfile and next to
+//! it (`Containerfile.containerignore`, `Containerfile.dockerignore`) wins over
+//! both (see [`crate::ignore`] for the rules). COPY/ADD sources
 //! are resolved here: plain paths, globs (matched against every non-ignored
 //! path, `filepath.Match` rules) and directories (taken whole, minus ignored
 //! entries). Nothing may resolve outside the context, symlinks included. Every
@@ -116,12 +118,29 @@ pub struct Resolved {
 impl BuildContext {
     /// Opens `root` and reads its ignore file.
     pub fn open(root: &Path) -> Result<Self, ContextError> {
+        Self::open_for(root, None)
+    }
+
+    /// Opens `root` for building `containerfile`: an ignore file named after it
+    /// and next to it (`Containerfile.containerignore`, `app.Dockerfile.dockerignore`)
+    /// wins over the context's own, as in BuildKit; only one is read.
+    pub fn open_for(root: &Path, containerfile: Option<&Path>) -> Result<Self, ContextError> {
         let root = root.canonicalize().map_err(|source| ContextError::Open {
             path: root.to_owned(),
             source,
         })?;
-        for name in IGNORE_FILES {
-            let path = root.join(name);
+        let own = containerfile.and_then(|f| Some((f.parent()?, f.file_name()?)));
+        let candidates = own
+            .into_iter()
+            .flat_map(|(dir, name)| {
+                IGNORE_FILES.map(|ext| {
+                    let mut file = name.to_owned();
+                    file.push(ext);
+                    dir.join(file)
+                })
+            })
+            .chain(IGNORE_FILES.map(|name| root.join(name)));
+        for path in candidates {
             if path.is_file() {
                 let text =
                     std::fs::read_to_string(&path).map_err(|source| ContextError::ReadIgnore {

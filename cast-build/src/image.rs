@@ -179,7 +179,7 @@ fn containerfile(
     if let Some(hit) = options.cache.lookup(&key) {
         return Ok((hit, true));
     }
-    let ctx = BuildContext::open(context).map_err(E::from)?;
+    let ctx = BuildContext::open_for(context, Some(&file)).map_err(E::from)?;
     let built = crate::build_with(&plan, &ctx, images, &mut remote).map_err(E::from)?;
     let staging = options.cache.staging()?;
     erofs::write_image_to_path(

@@ -118,6 +118,41 @@ fn ignored_files_are_not_sources() {
 }
 
 #[test]
+fn an_ignore_file_named_after_the_containerfile_wins() {
+    let dir = tree(&["a.txt", "b.txt", "build/app.Containerfile", "Containerfile"]);
+    fs::write(dir.path().join(".dockerignore"), "a.txt\n").unwrap();
+    fs::write(
+        dir.path().join("build/app.Containerfile.containerignore"),
+        "b.txt\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("build/app.Containerfile.dockerignore"),
+        "*\n",
+    )
+    .unwrap();
+    let own = BuildContext::open_for(
+        dir.path(),
+        Some(&dir.path().join("build/app.Containerfile")),
+    )
+    .unwrap();
+    assert_eq!(
+        rels(&own, "a.txt"),
+        ["a.txt"],
+        "the context's file is not read"
+    );
+    assert_eq!(
+        own.resolve("b.txt").unwrap_err().to_string(),
+        "\"b.txt\" is excluded by app.Containerfile.containerignore"
+    );
+    // A Containerfile without one of its own uses the context's.
+    let plain =
+        BuildContext::open_for(dir.path(), Some(&dir.path().join("Containerfile"))).unwrap();
+    assert!(plain.resolve("a.txt").is_err());
+    assert_eq!(rels(&plain, "b.txt"), ["b.txt"]);
+}
+
+#[test]
 fn files_used_honour_exclude_patterns() {
     let dir = tree(&["app/a.rs", "app/b.md", "app/sub/c.md"]);
     let ctx = BuildContext::open(dir.path()).unwrap();
