@@ -5,7 +5,11 @@
 //! outside quotes the escape character makes the next character literal. `$VAR`,
 //! `${VAR}`, `${VAR:-word}`, `${VAR-word}`, `${VAR:+word}`, `${VAR+word}`,
 //! `${VAR:?msg}` and `${VAR?msg}` are supported; the `word` part is itself
-//! expanded. Unset variables expand to nothing. Quotes are removed.
+//! expanded. So are BuildKit's pattern forms: `${VAR#pat}`/`${VAR##pat}` (remove
+//! the shortest/longest matching prefix), `${VAR%pat}`/`${VAR%%pat}` (suffix),
+//! and `${VAR/pat/repl}`/`${VAR//pat/repl}` (replace the first/every match), where
+//! `*` matches any string, `?` one character, and `\*`, `\?`, `\\` are literal.
+//! Unset variables expand to nothing. Quotes are removed.
 
 use thiserror::Error;
 
@@ -21,9 +25,20 @@ pub enum SubstError {
     /// `${}`, `${:x}` and the like.
     #[error("syntax error: bad substitution")]
     BadSubstitution,
-    /// A modifier other than `-`, `+`, `?` (with or without `:`).
+    /// A modifier other than `-`, `+`, `?` (with or without `:`), `#`, `%` or `/`.
     #[error("unsupported modifier ({0}) in substitution")]
     UnsupportedModifier(char),
+    /// `${VAR/pattern` without the `/` before the replacement.
+    #[error("syntax error: missing '/' in ${{}}")]
+    MissingSlash,
+    /// A `#`, `%` or `/` pattern with an escape other than `\*`, `\?` or `\\`.
+    #[error("invalid pattern ({pattern}) in substitution: invalid escape '\\{escaped}'")]
+    BadPattern {
+        /// The pattern as written.
+        pattern: String,
+        /// The escaped character.
+        escaped: char,
+    },
     /// `${VAR?msg}` / `${VAR:?msg}` on an unset (or empty) variable.
     #[error("{name}: {message}")]
     Required {
@@ -83,7 +98,7 @@ fn lex(
         heredoc,
     };
     let mut out = Words::default();
-    lexer.process_until(None, &mut out)?;
+    lexer.process_until(None, &mut out, false)?;
     Ok(out)
 }
 
@@ -152,8 +167,15 @@ impl Lexer<'_> {
         c
     }
 
-    /// Processes until `stop` (consumed) or the end; returns whether `stop` was seen.
-    fn process_until(&mut self, stop: Option<char>, out: &mut Words) -> Result<bool, SubstError> {
+    /// Processes until `stop` (consumed) or the end; returns whether `stop` was
+    /// seen. With `raw`, an escape stays in the output with the character it
+    /// protects (a pattern's `\*` must reach the pattern compiler).
+    fn process_until(
+        &mut self,
+        stop: Option<char>,
+        out: &mut Words,
+        raw: bool,
+    ) -> Result<bool, SubstError> {
         while let Some(c) = self.peek() {
             if Some(c) == stop {
                 self.pos += 1;
@@ -187,7 +209,12 @@ impl Lexer<'_> {
                     self.pos += 1;
                     if c == self.escape {
                         match self.next() {
-                            Some(n) => out.literal(n),
+                            Some(n) => {
+                                if raw {
+                                    out.literal(c);
+                                }
+                                out.literal(n);
+                            }
                             None => break,
                         }
                     } else {
@@ -266,13 +293,27 @@ impl Lexer<'_> {
             None => return Err(SubstError::MissingBrace),
             Some('}') => return Ok(value.unwrap_or_default()),
             Some(':') => (true, self.next().ok_or(SubstError::MissingBrace)?),
+            Some('/') => return self.replace(value.unwrap_or_default()),
+            Some(c @ ('#' | '%')) => {
+                let pattern = self.word_until('}', true)?;
+                let value = value.unwrap_or_default();
+                let (greedy, pattern) = match pattern.strip_prefix(c) {
+                    Some(rest) => (true, rest.to_owned()),
+                    None => (false, pattern),
+                };
+                return if c == '#' {
+                    self.trim_prefix(&pattern, &value, greedy)
+                } else {
+                    self.trim_suffix(&pattern, &value, greedy)
+                };
+            }
             Some(c) => (false, c),
         };
         if !matches!(modifier, '-' | '+' | '?') {
             return Err(SubstError::UnsupportedModifier(modifier));
         }
         let mut inner = Words::default();
-        if !self.process_until(Some('}'), &mut inner)? {
+        if !self.process_until(Some('}'), &mut inner, false)? {
             return Err(SubstError::MissingBrace);
         }
         let word = inner.joined;
@@ -296,6 +337,100 @@ impl Lexer<'_> {
                 Err(SubstError::Required { name, message })
             }
         }
+    }
+
+    /// The expanded text up to `stop` (consumed); `raw` keeps escapes.
+    fn word_until(&mut self, stop: char, raw: bool) -> Result<String, SubstError> {
+        let mut inner = Words::default();
+        if !self.process_until(Some(stop), &mut inner, raw)? {
+            return Err(if stop == '/' {
+                SubstError::MissingSlash
+            } else {
+                SubstError::MissingBrace
+            });
+        }
+        Ok(inner.joined)
+    }
+
+    /// `${VAR/pat/repl}` and `${VAR//pat/repl}`, after the first `/`.
+    fn replace(&mut self, value: String) -> Result<String, SubstError> {
+        let all = self.peek() == Some('/');
+        if all {
+            self.pos += 1;
+        }
+        let pattern = self.word_until('/', true)?;
+        let replacement = self.word_until('}', false)?;
+        let re = self.pattern_regex(&pattern, true, false)?;
+        let replacement = regex::NoExpand(&replacement);
+        Ok(if all {
+            re.replace_all(&value, replacement).into_owned()
+        } else {
+            re.replace(&value, replacement).into_owned()
+        })
+    }
+
+    /// `${VAR#pat}` (shortest) and `${VAR##pat}` (longest, `greedy`).
+    fn trim_prefix(&self, pattern: &str, value: &str, greedy: bool) -> Result<String, SubstError> {
+        let re = self.pattern_regex(pattern, greedy, true)?;
+        Ok(match re.find(value) {
+            Some(m) => value[m.end()..].to_owned(),
+            None => value.to_owned(),
+        })
+    }
+
+    /// `${VAR%pat}` and `${VAR%%pat}`: a prefix trim of the reversed value with
+    /// the reversed pattern (escapes kept in front of what they protect), since
+    /// a regex finds leftmost matches only.
+    fn trim_suffix(&self, pattern: &str, value: &str, greedy: bool) -> Result<String, SubstError> {
+        let mut units: Vec<String> = Vec::new();
+        let mut chars = pattern.chars();
+        while let Some(c) = chars.next() {
+            match chars.clone().next() {
+                Some(n) if c == self.escape => {
+                    chars.next();
+                    units.push([c, n].iter().collect());
+                }
+                _ => units.push(c.to_string()),
+            }
+        }
+        let reversed: String = units.into_iter().rev().collect();
+        let value: String = value.chars().rev().collect();
+        let trimmed = self.trim_prefix(&reversed, &value, greedy)?;
+        Ok(trimmed.chars().rev().collect())
+    }
+
+    /// A shell pattern as a regex: `*` any string (lazy unless `greedy`), `?` one
+    /// character, escaped `*`, `?` and the escape literal, `}` and `/` escapes
+    /// dropped; `anchored` matches at the start only.
+    fn pattern_regex(
+        &self,
+        pattern: &str,
+        greedy: bool,
+        anchored: bool,
+    ) -> Result<regex::Regex, SubstError> {
+        let mut re = String::from(if anchored { "^" } else { "" });
+        let mut chars = pattern.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '*' => re.push_str(if greedy { "(?s:.*)" } else { "(?s:.*?)" }),
+                '?' => re.push_str("(?s:.)"),
+                c if c == self.escape => match chars.next() {
+                    Some(n @ ('}' | '/')) => re.push_str(&regex::escape(&n.to_string())),
+                    Some(n) if n == '*' || n == '?' || n == self.escape => {
+                        re.push_str(&regex::escape(&n.to_string()));
+                    }
+                    Some(n) => {
+                        return Err(SubstError::BadPattern {
+                            pattern: pattern.to_owned(),
+                            escaped: n,
+                        })
+                    }
+                    None => re.push_str(&regex::escape(&c.to_string())),
+                },
+                c => re.push_str(&regex::escape(&c.to_string())),
+            }
+        }
+        Ok(regex::Regex::new(&re).expect("an escaped pattern is a valid regex"))
     }
 
     /// A variable name: digits only, one special parameter, or `[A-Za-z0-9_]+`.

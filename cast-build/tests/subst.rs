@@ -178,3 +178,70 @@ fn heredoc_bodies() {
     assert_eq!(expand("${XXX:-\"q\"}"), "q");
     assert!(expand_heredoc("${PWD", '\\', &env).is_err());
 }
+
+/// Variables for one case.
+type Vars<'a> = &'a [(&'a str, &'a str)];
+
+fn with(vars: Vars<'_>, word: &str) -> Result<String, SubstError> {
+    let lookup = |name: &str| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned())
+    };
+    expand_word(word, '\\', &lookup)
+}
+
+#[test]
+fn pattern_trims_and_replacements() {
+    // BuildKit's own table for `#`, `##`, `%`, `%%`, `/` and `//`.
+    let cases: &[(Vars<'_>, &str, &str)] = &[
+        (
+            &[("FOO", "()[]{}^$.*?|\\x")],
+            "${FOO#()[]{\\}^$.\\*\\?|\\\\}",
+            "x",
+        ),
+        (&[("FOO", "xx**")], "${FOO%%\\**}", "xx"),
+        (&[("FOO", "xxyy")], "${FOO#*x*y}", "y"),
+        (&[("FOO", "xxyy")], "${FOO#*}", "xxyy"),
+        (&[("FOO", "xxyy"), ("BAR", "x")], "${FOO#$BAR}", "xyy"),
+        (&[("FOO", "xxyy"), ("BAR", "")], "${FOO#$BAR}", "xxyy"),
+        (&[("FOO", "xxyy")], "${FOO#}", "xxyy"),
+        (&[("FOO", "xxyy")], "${FOO##*x}", "yy"),
+        (&[("FOO", "xxyy")], "${FOO##}", "xxyy"),
+        (&[("FOO", "???y")], "${FOO#?\\?}", "?y"),
+        (&[("FOO", "xxyy")], "${ABC:-.}${FOO%x}${ABC:-.}", ".xxyy."),
+        (&[("FOO", "a***yy*")], "${FOO%%\\**\\*}", "a"),
+        (&[("FOO", "xxyy")], "${FOO%}", "xxyy"),
+        (&[("FOO", "a.b.txt")], "${FOO%.*}", "a.b"),
+        (&[("FOO", "a.b.txt")], "${FOO%%.*}", "a"),
+        (&[("FOO", "/usr/local/bin/tool")], "${FOO##*/}", "tool"),
+        (
+            &[("FOO", "/foo*/*/*.txt"), ("NEEDLE", "\\*/")],
+            "${FOO/$NEEDLE/.} - ${FOO//$NEEDLE/.}",
+            "/foo.*/*.txt - /foo..*.txt",
+        ),
+        (&[("V", "1.2.3")], "${V//./-}", "1-2-3"),
+        (&[("V", "1.2.3")], "${V/./-}", "1-2.3"),
+        (&[("V", "a/b")], "${V/\\//_}", "a_b"),
+        (&[], "[${UNSET#x}][${UNSET//a/b}]", "[][]"),
+    ];
+    for (vars, word, want) in cases {
+        assert_eq!(
+            with(vars, word).unwrap_or_else(|e| panic!("{word:?}: {e}")),
+            *want,
+            "{word:?}"
+        );
+    }
+    assert_eq!(
+        with(&[("V", "x")], "${V:#x}").unwrap_err(),
+        SubstError::UnsupportedModifier('#')
+    );
+    assert_eq!(
+        with(&[("V", "x")], "${V/x}").unwrap_err().to_string(),
+        "syntax error: missing '/' in ${}"
+    );
+    assert_eq!(
+        with(&[("V", "x")], "${V#\\a}").unwrap_err().to_string(),
+        "invalid pattern (\\a) in substitution: invalid escape '\\a'"
+    );
+}
