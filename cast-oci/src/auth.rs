@@ -1,38 +1,111 @@
-//! Credentials and auth challenges. Credentials come from `CAST_REGISTRY_USER` /
-//! `CAST_REGISTRY_PASSWORD` (used for every registry of the build) or else from the
-//! `auths` map of `config.json` in `$DOCKER_CONFIG` or `~/.docker` (the base64 `auth`
-//! field, or `username`/`password`). Credential helpers (`credsStore`, `credHelpers`)
-//! are not run. [`Challenge`] parses `WWW-Authenticate` headers (Basic and Bearer).
+//! Credentials and auth challenges. [`AuthSource::credentials_for`] looks, for one
+//! registry, in this order:
+//!
+//! 1. `CAST_REGISTRY_USER` / `CAST_REGISTRY_PASSWORD`, used for every registry of the
+//!    build (cargo-cast's own override; Docker has no equivalent).
+//! 2. `config.json` in `$DOCKER_CONFIG`, else `~/.docker`, read as the Docker CLI does
+//!    (`docker/cli`, `cli/config/configfile/file.go`: `GetCredentialsStore` and
+//!    `getConfiguredCredentialStore`): exactly one store answers for a registry —
+//!    - the helper `credHelpers[registry]` if that key exists (an empty value means
+//!      "the file", skipping `credsStore`),
+//!    - else the helper `credsStore` if it is set (the default for every registry),
+//!    - else the `auths` map (the base64 `auth` field, or `username`/`password`).
+//!
+//!    A helper's answer is final, as in Docker's `nativeStore.Get`: when it says
+//!    "credentials not found" the pull is anonymous; `auths` is not consulted then.
+//!    Keys of `credHelpers` and `auths` match after normalisation (scheme and path
+//!    dropped, Docker Hub's aliases folded into `docker.io`), a little more lenient
+//!    than Docker's exact `credHelpers` lookup.
+//!
+//! Helpers are run by [`crate::credential_helper`] with the server URL Docker would
+//! pass (`https://index.docker.io/v1/` for Docker Hub, else the registry's
+//! `host[:port]`), bounded by [`AuthSource::with_helper_timeout`] (30 s by default);
+//! any failure of a helper is one [`Error::CredentialHelper`] naming the helper, the
+//! registry and the fix. An identity token from a helper (user `<token>`) is
+//! exchanged for a registry token with an OAuth2 refresh-token grant, as Docker does
+//! ([`crate::transport`]); registries that only speak Basic auth cannot use it.
+//!
+//! [`Challenge`] parses `WWW-Authenticate` headers (Basic and Bearer).
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use base64::Engine as _;
 use serde::Deserialize;
 
+use crate::credential_helper;
 use crate::error::{Error, Result};
 
-/// A user name and password (or token) for one registry.
+/// The server URL Docker uses for Docker Hub in its config and with helpers.
+pub const DOCKER_HUB_SERVER_URL: &str = "https://index.docker.io/v1/";
+
+/// How long a credential helper may take by default.
+pub const DEFAULT_HELPER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A user name and password (or token) for one registry, or an identity token.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
-    /// User name.
+    /// User name (empty with an identity token).
     pub username: String,
-    /// Password or access token.
+    /// Password or access token (empty with an identity token).
     pub password: String,
+    /// An OAuth2 refresh token ("identity token") from a credential helper, traded for a
+    /// registry token at the Bearer token endpoint instead of a user name and password.
+    pub identity_token: Option<String>,
+}
+
+impl Credentials {
+    /// A user name and password.
+    pub fn basic(username: impl Into<String>, password: impl Into<String>) -> Credentials {
+        Credentials {
+            username: username.into(),
+            password: password.into(),
+            identity_token: None,
+        }
+    }
+
+    /// An identity token (what a helper returns under the user name `<token>`).
+    pub fn identity_token(token: impl Into<String>) -> Credentials {
+        Credentials {
+            username: String::new(),
+            password: String::new(),
+            identity_token: Some(token.into()),
+        }
+    }
 }
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Credentials({}, <redacted>)", self.username)
+        if self.identity_token.is_some() {
+            write!(f, "Credentials(identity token <redacted>)")
+        } else {
+            write!(f, "Credentials({}, <redacted>)", self.username)
+        }
     }
 }
 
 /// Where credentials are looked up.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AuthSource {
     env: Option<Credentials>,
     docker_config: Option<PathBuf>,
+    /// `PATH` to find credential helpers on (and to give them).
+    helper_path: Option<OsString>,
+    helper_timeout: Duration,
+}
+
+impl Default for AuthSource {
+    fn default() -> Self {
+        AuthSource {
+            env: None,
+            docker_config: None,
+            helper_path: None,
+            helper_timeout: DEFAULT_HELPER_TIMEOUT,
+        }
+    }
 }
 
 impl AuthSource {
@@ -41,14 +114,15 @@ impl AuthSource {
         AuthSource::from_lookup(|k| std::env::var(k).ok())
     }
 
-    /// From an environment given as a lookup function (tests pass their own).
+    /// From an environment given as a lookup function (tests pass their own). `PATH`
+    /// from it is where credential helpers are looked for.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> AuthSource {
         let env = match (
             lookup("CAST_REGISTRY_USER"),
             lookup("CAST_REGISTRY_PASSWORD"),
         ) {
             (Some(username), Some(password)) if !username.is_empty() => {
-                Some(Credentials { username, password })
+                Some(Credentials::basic(username, password))
             }
             _ => None,
         };
@@ -64,6 +138,8 @@ impl AuthSource {
         AuthSource {
             env,
             docker_config: dir.map(|d| d.join("config.json")),
+            helper_path: lookup("PATH").map(OsString::from),
+            helper_timeout: DEFAULT_HELPER_TIMEOUT,
         }
     }
 
@@ -72,8 +148,14 @@ impl AuthSource {
         AuthSource::default()
     }
 
+    /// Kill a credential helper that has not answered after `timeout`.
+    pub fn with_helper_timeout(mut self, timeout: Duration) -> AuthSource {
+        self.helper_timeout = timeout;
+        self
+    }
+
     /// The credentials for `registry` (as written in references, e.g. `docker.io`,
-    /// `127.0.0.1:5000`), if any.
+    /// `127.0.0.1:5000`), if any; may run a credential helper (see the module docs).
     pub fn credentials_for(&self, registry: &str) -> Result<Option<Credentials>> {
         if let Some(c) = &self.env {
             return Ok(Some(c.clone()));
@@ -92,6 +174,9 @@ impl AuthSource {
         };
         let cfg: DockerConfig = serde_json::from_slice(&text).map_err(|e| bad(e.to_string()))?;
         let want = normalize_registry(registry);
+        if let Some((helper, configured_by)) = cfg.helper_for(&want) {
+            return self.run_helper(helper, &configured_by, registry, &want, path);
+        }
         for (key, entry) in cfg.auths {
             if normalize_registry(&key) != want {
                 continue;
@@ -105,16 +190,53 @@ impl AuthSource {
                 let (u, p) = s
                     .split_once(':')
                     .ok_or_else(|| bad(format!("`auth` of {key} is not user:password")))?;
-                return Ok(Some(Credentials {
-                    username: u.into(),
-                    password: p.into(),
-                }));
+                return Ok(Some(Credentials::basic(u, p)));
             }
             if let (Some(username), Some(password)) = (entry.username, entry.password) {
-                return Ok(Some(Credentials { username, password }));
+                return Ok(Some(Credentials::basic(username, password)));
             }
         }
         Ok(None)
+    }
+
+    /// Asks `docker-credential-<helper>` for `registry` (normalised: `want`).
+    fn run_helper(
+        &self,
+        helper: &str,
+        configured_by: &str,
+        registry: &str,
+        want: &str,
+        config: &Path,
+    ) -> Result<Option<Credentials>> {
+        let server_url = if want == crate::reference::DOCKER_HUB {
+            DOCKER_HUB_SERVER_URL
+        } else {
+            registry
+        };
+        credential_helper::get(
+            helper,
+            server_url,
+            self.helper_path.as_deref(),
+            self.helper_timeout,
+        )
+        .map_err(|failure| {
+            let bin = format!("{}{helper}", credential_helper::PREFIX);
+            let remove = format!("remove {configured_by} from {}", config.display());
+            let advice = if failure.is_missing() {
+                format!("install it, or {remove}")
+            } else {
+                format!(
+                    "check that `echo {server_url} | {bin} get` prints credentials (log in again \
+                     if needed), or {remove}, or set CAST_REGISTRY_USER and CAST_REGISTRY_PASSWORD"
+                )
+            };
+            Error::CredentialHelper {
+                helper: bin,
+                registry: registry.to_string(),
+                problem: failure.to_string(),
+                advice,
+            }
+        })
     }
 }
 
@@ -122,6 +244,37 @@ impl AuthSource {
 struct DockerConfig {
     #[serde(default)]
     auths: BTreeMap<String, AuthEntry>,
+    #[serde(default, rename = "credsStore")]
+    creds_store: Option<String>,
+    #[serde(default, rename = "credHelpers")]
+    cred_helpers: BTreeMap<String, String>,
+}
+
+impl DockerConfig {
+    /// The helper that answers for the normalised registry `want` and what configured
+    /// it, or `None` for the `auths` map (Docker's `getConfiguredCredentialStore`). The
+    /// key Docker itself looks up wins over other spellings of the same registry.
+    fn helper_for(&self, want: &str) -> Option<(&str, String)> {
+        let docker_key = if want == crate::reference::DOCKER_HUB {
+            DOCKER_HUB_SERVER_URL
+        } else {
+            want
+        };
+        let entry = self.cred_helpers.get_key_value(docker_key).or_else(|| {
+            self.cred_helpers
+                .iter()
+                .find(|(key, _)| normalize_registry(key) == want)
+        });
+        match entry {
+            Some((_, helper)) if helper.is_empty() => None,
+            Some((key, helper)) => Some((helper, format!("the `credHelpers` entry {key:?}"))),
+            None => self
+                .creds_store
+                .as_deref()
+                .filter(|s| !s.is_empty())
+                .map(|s| (s, "`credsStore`".to_string())),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -246,6 +399,22 @@ mod tests {
             Some(Challenge::Basic)
         );
         assert_eq!(Challenge::parse("Negotiate"), None);
+    }
+
+    #[test]
+    fn helper_choice_follows_docker() {
+        let cfg: DockerConfig = serde_json::from_str(
+            r#"{"credsStore":"desktop","credHelpers":{"docker.io":"alias","https://index.docker.io/v1/":"hub","Reg.Example:5000":"ecr-login","plain.io":""}}"#,
+        )
+        .unwrap();
+        let name = |r: &str| cfg.helper_for(&normalize_registry(r)).map(|(h, _)| h);
+        assert_eq!(name("docker.io"), Some("hub"));
+        assert_eq!(name("reg.example:5000"), Some("ecr-login"));
+        assert_eq!(name("reg.example"), Some("desktop"));
+        // An empty credHelpers value: the file store, not credsStore.
+        assert_eq!(name("plain.io"), None);
+        let cfg: DockerConfig = serde_json::from_str(r#"{"credsStore":""}"#).unwrap();
+        assert_eq!(cfg.helper_for("x.io"), None);
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub enum Error {
     },
 
     /// The registry asked for credentials that we do not have or that it rejected.
-    #[error("registry {registry} {problem} for {repository} (HTTP 401): set CAST_REGISTRY_USER and CAST_REGISTRY_PASSWORD, or log in so that ~/.docker/config.json (or $DOCKER_CONFIG) has an `auths` entry for {registry}")]
+    #[error("registry {registry} {problem} for {repository} (HTTP 401): set CAST_REGISTRY_USER and CAST_REGISTRY_PASSWORD, or log in so that ~/.docker/config.json (or $DOCKER_CONFIG) has an `auths` entry or a credential helper for {registry}")]
     Unauthorized {
         /// Host (and port) of the registry.
         registry: String,
@@ -196,6 +196,22 @@ pub enum Error {
         path: PathBuf,
         /// What is wrong.
         reason: String,
+    },
+
+    /// A credential helper (`credsStore` / `credHelpers` of the docker config) is missing,
+    /// failed, hung or answered garbage. "Credentials not found" is not this error: it
+    /// means an anonymous pull.
+    #[error("{helper} {problem} while looking up credentials for registry {registry}: {advice}")]
+    CredentialHelper {
+        /// The helper binary, e.g. `docker-credential-desktop`.
+        helper: String,
+        /// The registry the credentials were for.
+        registry: String,
+        /// What went wrong, e.g. "is not on PATH".
+        problem: String,
+        /// What to do about it; names the docker config and its key (`credsStore` or the
+        /// `credHelpers` entry) that chose the helper.
+        advice: String,
     },
 
     /// A file system operation failed.

@@ -3,7 +3,8 @@
 //! `cast-payload` defines) and its
 //! ordered layers ([`Layer`]) as verified files in a content-addressed, shared
 //! [`BlobCache`]. Sources ([`Source`]) are registry references (OCI distribution API,
-//! Docker Hub defaults, Basic/Bearer auth, multi-platform indexes), `oci-layout:`
+//! Docker Hub defaults, Basic/Bearer auth with credentials from the environment, the
+//! docker config or Docker credential helpers, multi-platform indexes), `oci-layout:`
 //! directories, `docker-archive:` tarballs and `scratch`. Applying layers to a tree is
 //! another crate's job.
 //!
@@ -23,6 +24,7 @@ mod assemble;
 pub mod auth;
 pub mod cache;
 pub mod config;
+pub mod credential_helper;
 pub mod digest;
 mod docker_archive;
 pub mod error;

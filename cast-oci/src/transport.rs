@@ -1,9 +1,10 @@
 //! The HTTP side of the OCI distribution API for one repository: scheme choice (plain
 //! http only for loopback or registries marked insecure), the auth handshake (answer a
 //! `WWW-Authenticate` challenge with Basic credentials or an anonymous/credentialed
-//! Bearer token, then reuse the header), retries with exponential backoff on
-//! transient failures (connect errors, 429, 5xx — never other 4xx), and mapping of
-//! HTTP failures to errors that name the registry.
+//! Bearer token — fetched by GET with Basic auth, or, for an identity token from a
+//! credential helper, by Docker's OAuth2 refresh-token POST — then reuse the header),
+//! retries with exponential backoff on transient failures (connect errors, 429, 5xx —
+//! never other 4xx), and mapping of HTTP failures to errors that name the registry.
 
 use std::io::{Read, Write};
 use std::sync::Mutex;
@@ -25,6 +26,10 @@ const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
 application/vnd.docker.distribution.manifest.list.v2+json, \
 application/vnd.oci.image.manifest.v1+json, \
 application/vnd.docker.distribution.manifest.v2+json";
+
+/// `client_id` of the OAuth2 token request: a required field; Docker sends `docker`
+/// (`registry.AuthClientID`), so token servers see the client they know from Docker.
+const OAUTH_CLIENT_ID: &str = "docker";
 
 /// Manifests above this size are refused (registries accept at most 4 MiB).
 const MAX_MANIFEST: u64 = 8 << 20;
@@ -264,6 +269,14 @@ impl RegistryClient {
                     self.fetch_token(realm, service.as_deref(), &scope, creds.as_ref())?
                 )
             }
+            (_, Some(c)) if c.identity_token.is_some() => {
+                return Err(Error::Unauthorized {
+                    registry: self.registry.clone(),
+                    repository: self.repository.clone(),
+                    problem: "offers no Bearer token auth, which the identity token from the \
+                              credential helper needs",
+                })
+            }
             (_, Some(c)) if challenges.contains(&Challenge::Basic) => {
                 let raw = format!("{}:{}", c.username, c.password);
                 format!(
@@ -294,10 +307,28 @@ impl RegistryClient {
         if let Some(s) = service {
             query.push(("service", s));
         }
-        let mut req = self.http.get(realm).query(&query);
-        if let Some(c) = creds {
-            req = req.basic_auth(&c.username, Some(&c.password));
-        }
+        let req = match creds {
+            // Docker's OAuth2 refresh-token grant (distribution's `fetchTokenWithOAuth`).
+            Some(Credentials {
+                identity_token: Some(token),
+                ..
+            }) => {
+                let mut form = vec![
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", token.as_str()),
+                    ("client_id", OAUTH_CLIENT_ID),
+                    ("scope", scope),
+                ];
+                form.extend(service.map(|s| ("service", s)));
+                self.http.post(realm).form(&form)
+            }
+            Some(c) => self
+                .http
+                .get(realm)
+                .query(&query)
+                .basic_auth(&c.username, Some(&c.password)),
+            None => self.http.get(realm).query(&query),
+        };
         let resp = req.send().map_err(|e| self.send_error(&what, e))?;
         match resp.status().as_u16() {
             200..=299 => {}

@@ -3,6 +3,7 @@
 //! tools make the tests fail with the package to install; nothing is skipped.
 
 mod auth;
+mod credential_helpers;
 mod faults;
 mod local_sources;
 mod offline;

@@ -1,10 +1,11 @@
 //! A tiny HTTP proxy in front of the test registry, on 127.0.0.1, for what the
 //! registry itself cannot be made to do: demand Bearer tokens from its own token
-//! endpoint (anonymous, or only for given Basic credentials), and answer the next N
+//! endpoint (anonymous, or only for given Basic credentials, or — by POST — only for a
+//! given OAuth2 refresh token, whose form it records), and answer the next N
 //! requests with an error status (to exercise retries). One request per connection
 //! (`Connection: close`); it can also pad blob bodies; it records every request line; `Drop` stops and joins it.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,6 +27,10 @@ pub struct ProxyState {
     pub bearer: bool,
     /// If set, the token endpoint requires these Basic credentials.
     pub token_credentials: Option<(String, String)>,
+    /// If set, the token endpoint requires an OAuth2 refresh-token POST with this token.
+    pub refresh_token: Option<String>,
+    /// The decoded form of every token POST, in order.
+    pub token_forms: Mutex<Vec<Vec<(String, String)>>>,
     /// Append junk to every blob body (a registry sending more than declared).
     pub pad_blobs: AtomicBool,
     /// "METHOD PATH AUTH-SCHEME" of every request, in order.
@@ -141,7 +146,37 @@ fn serve(
         auth.split(' ').next().unwrap_or("")
     ));
 
+    if path.starts_with("/token") && method == "POST" {
+        let len = get("content-length")
+            .and_then(|l| l.parse::<usize>().ok())
+            .unwrap_or(0);
+        let mut body = vec![0u8; len];
+        r.read_exact(&mut body)?;
+        let form: Vec<(String, String)> = String::from_utf8_lossy(&body)
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (unescape(k), unescape(v)))
+            .collect();
+        st.token_forms.lock().unwrap().push(form.clone());
+        let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        let wanted = st.refresh_token.as_deref();
+        if wanted.is_none()
+            || field("grant_type") != Some("refresh_token")
+            || field("refresh_token") != wanted
+        {
+            return respond(&c, 401, &[], b"{\"error\":\"invalid_grant\"}");
+        }
+        return respond(
+            &c,
+            200,
+            &[("Content-Type".into(), "application/json".into())],
+            format!("{{\"access_token\":\"{TOKEN}\",\"expires_in\":300}}").as_bytes(),
+        );
+    }
     if path.starts_with("/token") {
+        if st.refresh_token.is_some() {
+            return respond(&c, 401, &[], b"{\"errors\":[{\"code\":\"UNAUTHORIZED\"}]}");
+        }
         if let Some((u, p)) = &st.token_credentials {
             let want = format!(
                 "Basic {}",
@@ -207,4 +242,29 @@ fn serve(
         body.extend_from_slice(&[0u8; 100_000]);
     }
     respond(&c, status, &keep, &body)
+}
+
+/// `application/x-www-form-urlencoded` value decoding (`+` and `%XX`).
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
