@@ -12,7 +12,7 @@
 //!    pipes or a pty, pump stdio over the ports, forward signals, reap zombies.
 //! 5. Report the exit status, wait for the host's Ack, power off (QEMU exits).
 //!
-//! Any failure is reported as [`GuestMsg::Error`](cast_proto::GuestMsg::Error) when the
+//! Any failure is reported as [`GuestMsg::Error`] when the
 //! channel is up, and on the console otherwise; the VM powers off either way.
 
 mod boot;

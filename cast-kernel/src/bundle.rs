@@ -9,7 +9,7 @@ pub const BUNDLE_FORMAT: u32 = 1;
 /// The contents of `bundle.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BundleManifest {
-    /// Layout version ([`BUNDLE_FORMAT`]).
+    /// Layout version (`BUNDLE_FORMAT`).
     pub format: u32,
     /// The kernel release (`uname -r` in the guest), if known.
     pub release: Option<String>,

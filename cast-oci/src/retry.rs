@@ -3,7 +3,7 @@
 //! [`crate::Error::is_transient`]): a server that could not be reached, a body that
 //! broke off, HTTP 429 and 5xx. Every other failure — 4xx, digest mismatches, local
 //! I/O — is returned at once, since trying again cannot help. Other HTTP clients of
-//! the build (ADD <url>, kernel downloads) use the same policy with their own errors.
+//! the build (`ADD <url>`, kernel downloads) use the same policy with their own errors.
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! A *payload* is one blob: a header, a JSON [`Manifest`] (parts, hashes, the
 //! [`RunConfig`], baked [`VmDefaults`]) and three parts aligned to 4 KiB — the
 //! zstd-compressed kernel, the initrd, and the raw root image that QEMU reads in
-//! place from the executable. See [`format`].
+//! place from the executable. See [`mod@format`].
 //!
 //! Build side (a build script): [`PayloadBuilder`] streams the parts into a payload
 //! file, [`objfile`] wraps it in an ELF or Mach-O object with the `CAST_PAYLOAD` and

@@ -9,7 +9,7 @@
 //! garbage collection.
 //!
 //! The `object` writer keeps section data in memory; the payload is handed to it as
-//! a read-only memory map of the payload file ([`Mmap`]), so a
+//! a read-only memory map of the payload file (`Mmap`), so a
 //! multi-gigabyte root image never lands on the heap: the writer streams it from
 //! the page cache to the output.
 //!

@@ -2,7 +2,7 @@
 //! signals and timeouts together.
 //!
 //! 1. Validate the root image; pick TTY mode, QEMU and the accelerator.
-//! 2. Catch signals; start the VM ([`Attempt`]).
+//! 2. Catch signals; start the VM (`attempt::Attempt`).
 //! 3. On the guest's Hello: send the [`StartSpec`], enter raw mode (TTY), pump stdin.
 //!    A guest that does not say Hello within `CAST_BOOT_TIMEOUT` is stopped and
 //!    started once more (under TCG a boot very rarely hangs; nothing has reached the

@@ -32,7 +32,7 @@ struct Cli {
 enum Task {
     /// Prepare a guest kernel bundle (kernel + guest modules).
     Kernel {
-        /// debian[:PACKAGE], deb:PATH, tree:DIR, file:PATH, or a path.
+        /// debian or debian:PACKAGE, deb:PATH, tree:DIR, file:PATH, or a path.
         #[arg(long, default_value = "debian")]
         source: String,
         /// Bundle directory (default: the runtime's default, ~/.cache/cast/kernel/default).
