@@ -2,6 +2,7 @@
 //! only parses, dispatches, and turns errors into one message and an exit code.
 
 mod build;
+mod cache;
 mod cargo_build;
 mod completions;
 mod info;
@@ -23,7 +24,8 @@ enum Cargo {
   cargo cast build ./image -o my-tool && ./my-tool --help
   cargo cast run ./image -- arg1 arg2
   cargo cast new my-tool
-  cargo cast info ./image --json")]
+  cargo cast info ./image --json
+  cargo cast cache prune")]
     Cast(Cli),
 }
 
@@ -42,6 +44,7 @@ enum Command {
     New(new::NewArgs),
     Info(info::InfoArgs),
     Sign(sign::SignArgs),
+    Cache(cache::CacheArgs),
     Completions(completions::CompletionsArgs),
 }
 
@@ -53,6 +56,7 @@ fn main() {
         Command::New(args) => report(new::run(args, &ui::Ui::new(cli.verbosity))),
         Command::Info(args) => report(info::run(args)),
         Command::Sign(args) => report(sign::run(args, &ui::Ui::new(cli.verbosity))),
+        Command::Cache(args) => report(cache::run(args, &ui::Ui::new(cli.verbosity))),
         Command::Completions(args) => {
             completions::run::<Cargo>(args);
             0

@@ -66,6 +66,21 @@ impl Ui {
     }
 }
 
+/// A size for people: `512 B`, `12.3 KiB`, `120.0 MiB`, `1.9 GiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
 /// An error and its causes, one per line, for the final message.
 pub fn report(e: &anyhow::Error) -> String {
     let mut s = format!("error: {e}");
@@ -73,4 +88,16 @@ pub fn report(e: &anyhow::Error) -> String {
         s.push_str(&format!("\n  caused by: {cause}"));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_pick_their_unit() {
+        assert_eq!(super::bytes(0), "0 B");
+        assert_eq!(super::bytes(1023), "1023 B");
+        assert_eq!(super::bytes(1536), "1.5 KiB");
+        assert_eq!(super::bytes(120 << 20), "120.0 MiB");
+        assert_eq!(super::bytes(3 << 30), "3.0 GiB");
+    }
 }

@@ -11,6 +11,9 @@
 //! them: a changed file is a miss, and the rebuild replaces the entry. Entries are
 //! written to a temporary directory and renamed into place, so a reader never
 //! sees half an entry.
+//!
+//! Last use: a hit sets the entry directory's mtime to now, so `cargo cast cache
+//! prune --older-than` keeps the entries builds still find.
 
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
@@ -126,6 +129,7 @@ impl BuildCache {
                 return None;
             }
         }
+        mark_used(&dir);
         Some(CachedImage {
             root_image,
             run_config,
@@ -197,6 +201,14 @@ impl BuildCache {
     }
 }
 
+/// Sets `dir`'s mtime to now: the entry's last use. Best effort (a cache the user
+/// cannot write is still readable).
+fn mark_used(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.set_modified(std::time::SystemTime::now());
+    }
+}
+
 fn json<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec_pretty(value).expect("plain data serialises")
 }
@@ -246,4 +258,32 @@ pub fn fingerprint(path: &Path) -> String {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hit_marks_the_entry_used() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = BuildCache::new(tmp.path().join("build"));
+        let staging = cache.staging().unwrap();
+        std::fs::write(staging.path().join("root.erofs"), b"image").unwrap();
+        let stored = cache
+            .store("k1", staging, &RunConfig::default(), Vec::new())
+            .unwrap();
+        let dir = stored.root_image.parent().unwrap().to_owned();
+        let long_ago = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1 << 30);
+        std::fs::File::open(&dir)
+            .unwrap()
+            .set_modified(long_ago)
+            .unwrap();
+        let mtime = || std::fs::metadata(&dir).unwrap().modified().unwrap();
+        assert_eq!(mtime(), long_ago);
+        assert!(cache.lookup("k2").is_none());
+        assert_eq!(mtime(), long_ago, "a miss is no use");
+        assert!(cache.lookup("k1").is_some());
+        assert!(mtime() > long_ago, "a hit is a use");
+    }
 }

@@ -10,6 +10,11 @@
 //! or a complete, verified one — never a half-written file — and two writers of the
 //! same digest both rename identical bytes. The per-digest `flock` only avoids
 //! downloading the same blob twice at once; correctness does not depend on it.
+//!
+//! Last use: a blob's mtime is set to now whenever a build uses it from the cache
+//! ([`BlobCache::mark_used`]), so `cargo cast cache prune --older-than` keeps what
+//! builds still use. `cargo cast cache prune` takes the per-digest lock before it
+//! removes a blob, and never removes lock files.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -88,10 +93,20 @@ impl BlobCache {
         self.blob_path(digest).is_file()
     }
 
-    /// Reads a (small) blob, e.g. a manifest or config.
+    /// Reads a (small) blob, e.g. a manifest or config, and marks it used.
     pub fn read(&self, digest: &Digest) -> Result<Vec<u8>> {
         let p = self.blob_path(digest);
-        fs::read(&p).map_err(|e| Error::io("read cached blob", p, e))
+        let bytes = fs::read(&p).map_err(|e| Error::io("read cached blob", &p, e))?;
+        self.mark_used(digest);
+        Ok(bytes)
+    }
+
+    /// Records that a build used the blob: its mtime becomes now. Best effort (a
+    /// cache the user cannot write is still readable).
+    pub fn mark_used(&self, digest: &Digest) {
+        if let Ok(f) = File::open(self.blob_path(digest)) {
+            let _ = f.set_modified(std::time::SystemTime::now());
+        }
     }
 
     /// Stores `bytes` under `digest` after checking that they hash to it.
@@ -122,10 +137,12 @@ impl BlobCache {
     ) -> Result<PathBuf> {
         let final_path = self.blob_path(digest);
         if final_path.is_file() {
+            self.mark_used(digest);
             return Ok(final_path);
         }
         let _lock = self.lock(digest)?;
         if final_path.is_file() {
+            self.mark_used(digest);
             return Ok(final_path);
         }
         let dir = self.blob_dir();
@@ -231,5 +248,22 @@ mod tests {
         cache.write_ref("r:5000", "a/b", "v1", &good).unwrap();
         assert_eq!(cache.read_ref("r:5000", "a/b", "v1"), Some(good));
         assert_eq!(cache.read_ref("r:5000", "a/b", "v2"), None);
+    }
+
+    #[test]
+    fn using_a_cached_blob_marks_it_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = BlobCache::open(dir.path()).unwrap();
+        let d = Digest::of(b"layer");
+        let path = cache.insert_bytes(&d, b"layer", "blob", "test").unwrap();
+        let long_ago = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1 << 30);
+        let mtime = |p: &Path| fs::metadata(p).unwrap().modified().unwrap();
+        let set_old = || File::open(&path).unwrap().set_modified(long_ago).unwrap();
+        set_old();
+        cache.read(&d).unwrap();
+        assert!(mtime(&path) > long_ago, "read");
+        set_old();
+        cache.insert_bytes(&d, b"layer", "blob", "test").unwrap();
+        assert!(mtime(&path) > long_ago, "insert of a cached blob");
     }
 }

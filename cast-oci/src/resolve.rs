@@ -225,6 +225,7 @@ impl BlobSource for Offline<'_> {
 
     fn blob(&self, digest: &Digest, _size: u64, what: &str, _bar: &ProgressBar) -> Result<PathBuf> {
         if self.cache.contains(digest) {
+            self.cache.mark_used(digest);
             Ok(self.cache.blob_path(digest))
         } else {
             Err(Error::OfflineMissing {

@@ -14,7 +14,15 @@ fn cast(args: &[&str], dir: &std::path::Path) -> Output {
 #[test]
 fn help_has_examples() {
     let tmp = tempfile::tempdir().unwrap();
-    for sub in ["build", "run", "new", "info", "sign", "completions"] {
+    for sub in [
+        "build",
+        "run",
+        "new",
+        "info",
+        "sign",
+        "cache",
+        "completions",
+    ] {
         let out = cast(&[sub, "--help"], tmp.path());
         assert_eq!(out.code, 0, "{sub}: {}", out.stderr);
         assert!(
@@ -22,6 +30,11 @@ fn help_has_examples() {
             "{sub}: {}",
             out.stdout_text()
         );
+    }
+    for sub in ["df", "prune"] {
+        let out = cast(&["cache", sub, "--help"], tmp.path());
+        assert_eq!(out.code, 0, "cache {sub}: {}", out.stderr);
+        assert!(out.stdout_text().contains("Examples:"), "cache {sub}");
     }
     let out = cast(&["--help"], tmp.path());
     assert!(out
