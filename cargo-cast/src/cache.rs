@@ -4,7 +4,7 @@
 //! `docker system df` names the table, and the table is the safe thing to show.
 //!
 //! The layout is read in [`scan`]; the removal and its safety rules are in
-//! [`prune`].
+//! [`mod@prune`].
 
 mod prune;
 mod scan;
