@@ -385,13 +385,11 @@ impl Lexer<'_> {
         let mut units: Vec<String> = Vec::new();
         let mut chars = pattern.chars();
         while let Some(c) = chars.next() {
-            match chars.clone().next() {
-                Some(n) if c == self.escape => {
-                    chars.next();
-                    units.push([c, n].iter().collect());
-                }
-                _ => units.push(c.to_string()),
+            let mut unit = c.to_string();
+            if c == self.escape {
+                unit.extend(chars.next());
             }
+            units.push(unit);
         }
         let reversed: String = units.into_iter().rev().collect();
         let value: String = value.chars().rev().collect();
@@ -409,14 +407,13 @@ impl Lexer<'_> {
         anchored: bool,
     ) -> Result<regex::Regex, SubstError> {
         let mut re = String::from(if anchored { "^" } else { "" });
-        let mut chars = pattern.chars().peekable();
+        let mut chars = pattern.chars();
         while let Some(c) = chars.next() {
             match c {
                 '*' => re.push_str(if greedy { "(?s:.*)" } else { "(?s:.*?)" }),
                 '?' => re.push_str("(?s:.)"),
                 c if c == self.escape => match chars.next() {
-                    Some(n @ ('}' | '/')) => re.push_str(&regex::escape(&n.to_string())),
-                    Some(n) if n == '*' || n == '?' || n == self.escape => {
+                    Some(n) if matches!(n, '}' | '/' | '*' | '?') || n == self.escape => {
                         re.push_str(&regex::escape(&n.to_string()));
                     }
                     Some(n) => {

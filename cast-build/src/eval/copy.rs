@@ -106,7 +106,6 @@ fn classify(loc: &Location, add: bool, src: String) -> Result<CopySource, Diagno
         .iter()
         .any(|p| lower.starts_with(p))
         || (http && lower.split('#').next().is_some_and(|u| u.ends_with(".git")));
-    let keyword = if add { "ADD" } else { "COPY" };
     if add && git {
         return Err(Diagnostic::new(
             loc.clone(),
@@ -116,7 +115,7 @@ fn classify(loc: &Location, add: bool, src: String) -> Result<CopySource, Diagno
     }
     if http && !add {
         return Err(
-            Diagnostic::new(loc.clone(), format!("{keyword} cannot download {src}"))
+            Diagnostic::new(loc.clone(), format!("COPY cannot download {src}"))
                 .with_hint("use ADD for URLs"),
         );
     }
