@@ -89,6 +89,20 @@ fn globs_match_with_filepath_rules() {
     );
 }
 
+/// The files a COPY of `src` (minus `exclude`) reads, relative to the context.
+fn used(ctx: &BuildContext, src: &str, exclude: &[String]) -> Vec<String> {
+    ctx.files_used(&ctx.resolve(src).unwrap(), exclude)
+        .unwrap()
+        .iter()
+        .map(|p| {
+            p.strip_prefix(ctx.root())
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
+}
+
 #[test]
 fn ignored_files_are_not_sources() {
     let dir = tree(&["secret.key", "src/a.rs", "src/a.tmp", "target/x"]);
@@ -104,17 +118,10 @@ fn ignored_files_are_not_sources() {
     );
     assert_eq!(rels(&ctx, "src/*"), ["src/a.rs"]);
     assert!(ctx.resolve("target/x").is_err());
-    let used = ctx.files_used(&ctx.resolve(".").unwrap(), &[]).unwrap();
-    let names: Vec<String> = used
-        .iter()
-        .map(|p| {
-            p.strip_prefix(ctx.root())
-                .unwrap()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
-    assert_eq!(names, ["", ".dockerignore", "src", "src/a.rs"]);
+    assert_eq!(
+        used(&ctx, ".", &[]),
+        ["", ".dockerignore", "src", "src/a.rs"]
+    );
 }
 
 #[test]
@@ -156,19 +163,10 @@ fn an_ignore_file_named_after_the_containerfile_wins() {
 fn files_used_honour_exclude_patterns() {
     let dir = tree(&["app/a.rs", "app/b.md", "app/sub/c.md"]);
     let ctx = BuildContext::open(dir.path()).unwrap();
-    let used = ctx
-        .files_used(&ctx.resolve("app").unwrap(), &["*.md".into()])
-        .unwrap();
-    let names: Vec<String> = used
-        .iter()
-        .map(|p| {
-            p.strip_prefix(ctx.root())
-                .unwrap()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
-    assert_eq!(names, ["app", "app/a.rs", "app/sub", "app/sub/c.md"]);
+    assert_eq!(
+        used(&ctx, "app", &["*.md".into()]),
+        ["app", "app/a.rs", "app/sub", "app/sub/c.md"]
+    );
 }
 
 #[test]

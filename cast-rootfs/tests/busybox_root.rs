@@ -57,11 +57,8 @@ fn busybox_root_runs_in_a_chroot() {
     let (_d, img) = write_and_fsck(&t, &options);
     let m = mount(&img);
     let checks = Checks {
-        mtime: true,
-        xattrs: true,
-        inodes: true,
         epoch: Some(1_650_000_000),
-        suid: true,
+        ..Checks::ALL
     };
     compare(&t, m.path(), checks);
     let script = "busybox cat /hello.txt; test -e /bin/cat || echo cat-gone; ls /bin | wc -l; \

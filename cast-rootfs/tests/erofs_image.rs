@@ -10,13 +10,6 @@ use cast_rootfs::erofs::{self, Options};
 use cast_rootfs::{DeviceKind, ImageTree, Metadata, Timestamp};
 use common::{compare, extract, meta, mount, write_and_fsck, Checks};
 
-const ALL: Checks = Checks {
-    mtime: true,
-    xattrs: true,
-    inodes: true,
-    epoch: None,
-    suid: true,
-};
 /// What `fsck.erofs --extract` (erofs-utils 1.5) can show: no xattrs, no hardlinks.
 /// Its chown after chmod also drops setuid/setgid bits; the mount checks those.
 const EXTRACTED: Checks = Checks {
@@ -133,7 +126,7 @@ fn all_types_tree() -> ImageTree {
 #[test]
 fn all_file_types_and_metadata() {
     let t = all_types_tree();
-    check_both(&t, &Options::default(), ALL);
+    check_both(&t, &Options::default(), Checks::ALL);
 }
 
 #[test]
@@ -162,7 +155,7 @@ fn source_date_epoch_clamps_times() {
         &options,
         Checks {
             epoch: Some(1_000_000),
-            ..ALL
+            ..Checks::ALL
         },
     );
     // Superblock build time at 1024 + 24.
@@ -181,7 +174,7 @@ fn many_small_files() {
                 .unwrap();
         }
     }
-    check_both(&t, &Options::default(), ALL);
+    check_both(&t, &Options::default(), Checks::ALL);
 }
 
 #[test]
@@ -197,7 +190,7 @@ fn large_file() {
     t.add_file("/exact.bin", &mut Noise(7, 3 * 4096), meta(0o644, 0, 0, 3))
         .unwrap();
     assert_eq!(t.total_size(), len + 3 * 4096);
-    check_both(&t, &Options::default(), ALL);
+    check_both(&t, &Options::default(), Checks::ALL);
 }
 
 #[test]
@@ -216,7 +209,7 @@ fn directory_with_5000_entries() {
             .unwrap();
         }
     }
-    check_both(&t, &Options::default(), ALL);
+    check_both(&t, &Options::default(), Checks::ALL);
     // Every name must be found by lookup (the kernel binary-searches blocks).
     let (_d, img) = write_and_fsck(&t, &Options::default());
     let m = mount(&img);

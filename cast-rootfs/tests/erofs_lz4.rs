@@ -10,14 +10,6 @@ use cast_rootfs::erofs::{self, Options};
 use cast_rootfs::ImageTree;
 use common::{compare, extract, meta, mount, write_and_fsck, Checks};
 
-const ALL: Checks = Checks {
-    mtime: true,
-    xattrs: true,
-    inodes: true,
-    epoch: None,
-    suid: true,
-};
-
 fn noise(len: usize, mut x: u64) -> Vec<u8> {
     (0..len)
         .map(|_| {
@@ -100,11 +92,11 @@ fn lz4_image_reads_back() {
             xattrs: false,
             inodes: false,
             suid: false,
-            ..ALL
+            ..Checks::ALL
         },
     );
     let m = mount(&img);
-    compare(&t, m.path(), ALL);
+    compare(&t, m.path(), Checks::ALL);
     // Random access in the middle of compressed extents.
     let f = std::fs::File::open(m.path().join("mixed")).unwrap();
     use std::os::unix::fs::FileExt;

@@ -55,14 +55,7 @@ fn import_keeps_types_links_owners_and_xattrs() {
 
     let (_d, img) = write_and_fsck(&tree, &Options::default());
     let m = mount(&img);
-    let checks = Checks {
-        mtime: true,
-        xattrs: true,
-        inodes: true,
-        epoch: None,
-        suid: true,
-    };
-    compare(&tree, m.path(), checks);
+    compare(&tree, m.path(), Checks::ALL);
 
     let mut chowned = ImageTree::new().unwrap();
     let options = ImportOptions {

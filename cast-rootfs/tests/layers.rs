@@ -12,14 +12,6 @@ use common::tarball::Layer;
 use common::{compare, mount, write_and_fsck, Checks};
 use tar::EntryType;
 
-const ALL: Checks = Checks {
-    mtime: true,
-    xattrs: true,
-    inodes: true,
-    epoch: None,
-    suid: true,
-};
-
 fn apply(tree: &mut ImageTree, bytes: &[u8]) {
     apply_layer(tree, bytes, Compression::Auto).unwrap();
 }
@@ -123,7 +115,7 @@ fn every_entry_type_and_metadata() {
     assert!(!tree.exists("/pax/short-name"));
     let (_d, img) = write_and_fsck(&tree, &Options::default());
     let m = mount(&img);
-    compare(&tree, m.path(), ALL);
+    compare(&tree, m.path(), Checks::ALL);
 }
 
 #[test]
@@ -202,7 +194,7 @@ fn whiteouts_across_three_layers() {
     assert!(names.iter().all(|n| !n.contains(".wh.")));
     let (_d, img) = write_and_fsck(&tree, &Options::default());
     let m = mount(&img);
-    compare(&tree, m.path(), ALL);
+    compare(&tree, m.path(), Checks::ALL);
 }
 
 #[test]

@@ -71,17 +71,7 @@ impl TestLayer {
     }
 
     pub fn new(files: &[(&str, &[u8])], media_type: &'static str) -> TestLayer {
-        let tar = tar_of(files);
-        let blob = match media_type {
-            LAYER_GZIP | DOCKER_LAYER => gzip(&tar),
-            LAYER_ZSTD => zstd(&tar),
-            _ => tar.clone(),
-        };
-        TestLayer {
-            tar,
-            blob,
-            media_type,
-        }
+        TestLayer::from_tar(tar_of(files), media_type)
     }
 }
 

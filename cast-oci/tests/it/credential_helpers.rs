@@ -51,6 +51,14 @@ impl Setup {
         self
     }
 
+    /// Resolves `reference` with this setup's credentials, into a throwaway cache.
+    fn pull(&self, reference: &str) -> cast_oci::Result<cast_oci::ResolvedImage> {
+        let mut opts = options();
+        opts.client.auth = self.auth();
+        let cache = tempfile::tempdir().unwrap();
+        resolver(cache.path(), opts).resolve_str(reference)
+    }
+
     fn calls_file(&self, name: &str) -> PathBuf {
         self.bin.path().join(format!("{name}.calls"))
     }
@@ -140,11 +148,7 @@ fn a_wrong_secret_from_a_helper_is_rejected_by_the_registry() {
     let (reg, _img, r) = private_registry();
     let s = Setup::new(serde_json::json!({ "credHelpers": { reg.addr.clone(): "testhelper" } }));
     s.helper("testhelper", &serves("alice", "not-the-password"));
-    let mut opts = options();
-    opts.client.auth = s.auth();
-    let err = resolver(tempfile::tempdir().unwrap().path(), opts)
-        .resolve_str(&r)
-        .unwrap_err();
+    let err = s.pull(&r).unwrap_err();
     assert!(
         matches!(err, Error::Unauthorized { .. })
             && err.to_string().contains("rejected the credentials"),
@@ -163,11 +167,7 @@ fn not_found_is_anonymous_and_auths_is_not_consulted() {
         "credsStore": "testhelper",
     }));
     s.helper("testhelper", NOT_FOUND);
-    let mut opts = options();
-    opts.client.auth = s.auth();
-    let err = resolver(tempfile::tempdir().unwrap().path(), opts)
-        .resolve_str(&r)
-        .unwrap_err();
+    let err = s.pull(&r).unwrap_err();
     assert!(
         matches!(err, Error::Unauthorized { .. }) && err.to_string().contains("needs credentials"),
         "{err}"
@@ -181,11 +181,7 @@ fn not_found_is_anonymous_and_auths_is_not_consulted() {
         "credHelpers": { reg.addr.clone(): "" },
     }));
     s.helper("testhelper", NOT_FOUND);
-    let mut opts = options();
-    opts.client.auth = s.auth();
-    resolver(tempfile::tempdir().unwrap().path(), opts)
-        .resolve_str(&r)
-        .unwrap();
+    s.pull(&r).unwrap();
     assert!(s.calls("testhelper").is_empty());
 }
 
@@ -254,11 +250,7 @@ fn missing_helper_is_one_clear_error() {
     let s = Setup::new(
         serde_json::json!({ "credHelpers": { "127.0.0.1:1": "ecr-login", "other.io": "x" } }),
     );
-    let mut opts = options();
-    opts.client.auth = s.auth();
-    let err = resolver(tempfile::tempdir().unwrap().path(), opts)
-        .resolve_str("127.0.0.1:1/some/app:v1")
-        .unwrap_err();
+    let err = s.pull("127.0.0.1:1/some/app:v1").unwrap_err();
     let msg = err.to_string();
     assert!(
         msg.contains("docker-credential-ecr-login is not on PATH")
@@ -399,10 +391,8 @@ fn identity_token_is_traded_at_the_token_endpoint() {
     // A wrong refresh token: the token endpoint says 401, a clear auth error.
     let s = Setup::new(serde_json::json!({ "credsStore": "testhelper" }));
     s.helper("testhelper", &serves("<token>", "stale"));
-    let mut opts = options();
-    opts.client.auth = s.auth();
-    let err = resolver(tempfile::tempdir().unwrap().path(), opts)
-        .resolve_str(&format!("{}/test/idtoken:v1", proxy.addr))
+    let err = s
+        .pull(&format!("{}/test/idtoken:v1", proxy.addr))
         .unwrap_err();
     assert!(
         matches!(err, Error::Unauthorized { .. })
@@ -416,11 +406,7 @@ fn identity_token_against_basic_auth_is_a_clear_error() {
     let (reg, _img, r) = private_registry();
     let s = Setup::new(serde_json::json!({ "credsStore": "testhelper" }));
     s.helper("testhelper", &serves("<token>", "refresh-abc"));
-    let mut opts = options();
-    opts.client.auth = s.auth();
-    let err = resolver(tempfile::tempdir().unwrap().path(), opts)
-        .resolve_str(&r)
-        .unwrap_err();
+    let err = s.pull(&r).unwrap_err();
     let msg = err.to_string();
     assert!(
         matches!(err, Error::Unauthorized { .. })

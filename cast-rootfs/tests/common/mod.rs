@@ -145,6 +145,17 @@ pub struct Checks {
     pub suid: bool,
 }
 
+impl Checks {
+    /// Everything, with mtimes as written.
+    pub const ALL: Checks = Checks {
+        mtime: true,
+        xattrs: true,
+        inodes: true,
+        epoch: None,
+        suid: true,
+    };
+}
+
 /// Checks that `root` on the host shows exactly the tree.
 pub fn compare(tree: &ImageTree, root: &Path, checks: Checks) {
     let mut seen_ino: HashMap<InodeId, u64> = HashMap::new();
