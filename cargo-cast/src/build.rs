@@ -234,16 +234,12 @@ fn finish(exe: &Executable, target: Option<&str>, ui: &Ui) -> Result<()> {
                 "{} → {} ({image}; root {}, payload {})",
                 p.name,
                 exe.path.display(),
-                mib(p.root_image_bytes),
-                mib(p.payload_bytes)
+                crate::ui::bytes(p.root_image_bytes),
+                crate::ui::bytes(p.payload_bytes)
             ),
         );
     }
     Ok(())
-}
-
-fn mib(bytes: u64) -> String {
-    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
 /// The target directory generated crates share: `--target-dir`, `CARGO_TARGET_DIR`,
