@@ -165,12 +165,15 @@ impl BlobCache {
         Ok(final_path)
     }
 
+    /// The lock file a writer of the blob with hex digest `hex` holds, in the cache
+    /// at `root` (also for tools that inspect a cache without opening it).
+    pub fn lock_path(root: &Path, hex: &str) -> PathBuf {
+        root.join("locks").join(format!("{hex}.lock"))
+    }
+
     /// Takes the per-digest lock; released when the returned file is dropped.
     fn lock(&self, digest: &Digest) -> Result<File> {
-        let p = self
-            .root
-            .join("locks")
-            .join(format!("{}.lock", digest.hex()));
+        let p = Self::lock_path(&self.root, digest.hex());
         let f = OpenOptions::new()
             .create(true)
             .truncate(false)

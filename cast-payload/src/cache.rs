@@ -50,6 +50,12 @@ pub fn kernel_entry(payload: &Payload<'_>, root: &Path) -> PathBuf {
     kernel_dir(root).join(&payload.manifest.kernel.decoded_sha256)
 }
 
+/// The lock file an extraction of the kernel with SHA-256 `sha` holds, in the
+/// kernel directory `dir` (also for tools that inspect the cache).
+pub fn kernel_lock_path(dir: &Path, sha: &str) -> PathBuf {
+    dir.join(format!("{sha}.lock"))
+}
+
 fn kernel_dir(root: &Path) -> PathBuf {
     root.join("payload").join("kernel")
 }
@@ -73,7 +79,7 @@ pub fn extract_kernel(payload: &Payload<'_>, root: &Path) -> Result<PathBuf, Cac
         .create(true)
         .truncate(false)
         .write(true)
-        .open(dir.join(format!("{sha}.lock")))
+        .open(kernel_lock_path(&dir, sha))
         .map_err(unwritable)?;
     FileExt::lock_exclusive(&lock).map_err(unwritable)?;
     if is_complete(&entry, part.decoded_length) {

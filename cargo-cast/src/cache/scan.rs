@@ -227,8 +227,8 @@ fn scan_area(root: &Path, kind: AreaKind) -> Area {
             continue;
         }
         let locks = match kind {
-            AreaKind::Blobs => vec![root.join("locks").join(format!("{name}.lock"))],
-            AreaKind::PayloadKernels => vec![dir.join(format!("{name}.lock"))],
+            AreaKind::Blobs => vec![cast_oci::BlobCache::lock_path(root, &name)],
+            AreaKind::PayloadKernels => vec![cast_payload::cache::kernel_lock_path(&dir, &name)],
             _ => Vec::new(),
         };
         area.entries.push(Entry { locks, ..e });
