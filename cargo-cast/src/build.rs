@@ -251,9 +251,9 @@ fn target_dir(flags: &CargoFlags) -> Result<PathBuf> {
     if let Some(d) = std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
         return Ok(absolute(Path::new(&d)));
     }
-    let cache =
-        cast_kernel::cache_dir().context("no cache directory: set CAST_CACHE_DIR or HOME")?;
-    Ok(cache.join("target"))
+    let cache = cast_core::CacheRoot::from_env()
+        .context("no cache directory: set CAST_CACHE_DIR or HOME")?;
+    Ok(cache.target())
 }
 
 fn absolute(p: &Path) -> PathBuf {

@@ -62,7 +62,7 @@ pub enum KernelError {
 }
 
 /// The bundle `spec` names; `None` is the default bundle (`CAST_KERNEL`, then the
-/// cache). URLs are downloaded into `cache` (`cast_kernel::cache_dir()` when `None`).
+/// cache). URLs are downloaded into `cache` (`cast_core::cache_root::dir()` when `None`).
 pub fn bundle(
     spec: Option<&KernelSpec>,
     cache: Option<&Path>,
@@ -73,9 +73,9 @@ pub fn bundle(
         Some(KernelSpec::Url { url, sha256 }) => {
             let root = match cache {
                 Some(c) => c.to_owned(),
-                None => cast_kernel::cache_dir().ok_or(KernelError::NoCache)?,
+                None => cast_core::cache_root::dir().ok_or(KernelError::NoCache)?,
             };
-            fetch(url, sha256, &root.join("kernel"))
+            fetch(url, sha256, &cast_core::CacheRoot::new(root).kernels())
         }
     }
 }

@@ -15,7 +15,7 @@
 //! encoding and SHA-256 (of the stored bytes, and of the decoded bytes), the run
 //! config and the VM defaults baked in at build time.
 
-use crate::run_config::RunConfig;
+use cast_core::RunConfig;
 use serde::{Deserialize, Serialize};
 
 /// The first 8 bytes of every payload.

@@ -1,11 +1,12 @@
 //! Payload round trips: builder → bytes → reader, damage detection, object files
 //! (ELF and Mach-O written and read back), and the extraction cache.
 
+use cast_core::RunConfig;
 use cast_payload::cache::{extract_kernel, kernel_entry, CacheError};
 use cast_payload::format::{ALIGN, HEADER_LEN};
 use cast_payload::objfile::{build_object, Arch, LEN_SYMBOL, PAYLOAD_SYMBOL};
 use cast_payload::{
-    ObjectFormat, ObjectTarget, PartKind, Payload, PayloadBuilder, ReadError, RunConfig, VmDefaults,
+    ObjectFormat, ObjectTarget, PartKind, Payload, PayloadBuilder, ReadError, VmDefaults,
 };
 use object::{Object, ObjectSection, ObjectSymbol};
 use std::path::Path;

@@ -203,7 +203,7 @@ fn hostname(name: &str) -> String {
 
 /// The kernel from the cache, or decoded into memory when the cache is unusable.
 fn kernel_image(program: &str, payload: &Payload<'_>) -> Result<KernelImage, CastedError> {
-    let result = match cache::cache_root() {
+    let result = match cast_core::cache_root::dir() {
         Some(root) => cache::extract_kernel(payload, &root),
         None => Err(CacheError::NoCacheDir),
     };
@@ -269,7 +269,8 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cast_payload::{Encoding, Part, RunConfig, VmDefaults};
+    use cast_core::RunConfig;
+    use cast_payload::{Encoding, Part, VmDefaults};
 
     fn manifest(entrypoint: Option<&[&str]>, cmd: Option<&[&str]>) -> Manifest {
         let part = Part {
