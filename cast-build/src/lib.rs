@@ -44,5 +44,5 @@ pub use context::{BuildContext, ContextError, ResolveError};
 pub use diag::{Diagnostic, Location, Warning};
 pub use eval::{evaluate, BaseImages, EvalError, EvalOptions, NoBaseImages};
 pub use info::{info, Info, InfoError};
-pub use script::{Cast, CastError, CastReport, PayloadReport, REPORT_FILE};
+pub use script::{BakedSetting, Cast, CastError, CastReport, PayloadReport, REPORT_FILE};
 pub use stages::{Base, CopyFrom, CopyOp, CopySource, Op, Plan, Stage};

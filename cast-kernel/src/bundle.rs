@@ -93,25 +93,33 @@ impl KernelBundle {
     /// Finds the bundle to use: `explicit` (a `--kernel` flag), else `CAST_KERNEL`, else
     /// [`default_bundle_dir`].
     pub fn locate(explicit: Option<&Path>) -> Result<Self, LocateError> {
-        let from_env = std::env::var_os("CAST_KERNEL").filter(|v| !v.is_empty());
-        let (dir, what) = match (explicit, from_env) {
-            (Some(p), _) => (p.to_owned(), "--kernel"),
-            (None, Some(p)) => (PathBuf::from(p), "CAST_KERNEL"),
-            (None, None) => match default_bundle_dir() {
-                Some(p) => (p, "default location"),
-                None => {
-                    return Err(LocateError::NotFound {
-                        looked: "no cache directory: HOME is unset".into(),
-                    })
-                }
-            },
-        };
+        let from_env = std::env::var_os("CAST_KERNEL")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
+        match (explicit, from_env) {
+            (Some(p), _) => Self::open_named(p, "--kernel"),
+            (None, Some(p)) => Self::open_named(&p, "CAST_KERNEL"),
+            (None, None) => Self::locate_default(),
+        }
+    }
+
+    /// The bundle at [`default_bundle_dir`], whatever `CAST_KERNEL` says (a build
+    /// takes its kernel from its own settings, not from the run time's variable).
+    pub fn locate_default() -> Result<Self, LocateError> {
+        let dir = default_bundle_dir().ok_or_else(|| LocateError::NotFound {
+            looked: "no cache directory: HOME is unset".into(),
+        })?;
+        Self::open_named(&dir, "default location")
+    }
+
+    /// Opens `dir`, saying `what` named it when there is no bundle.
+    fn open_named(dir: &Path, what: &str) -> Result<Self, LocateError> {
         if !dir.join("bundle.json").exists() {
             return Err(LocateError::NotFound {
                 looked: format!("{what}: {}", dir.display()),
             });
         }
-        Self::open(&dir)
+        Self::open(dir)
     }
 
     /// The kernel image path.

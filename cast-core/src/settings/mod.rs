@@ -166,9 +166,10 @@ impl fmt::Display for Key {
 }
 
 /// Where a value was given.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Origin {
     /// Not given anywhere: the default.
+    #[default]
     Default,
     /// A manifest table.
     Manifest {
