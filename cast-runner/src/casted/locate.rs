@@ -150,9 +150,5 @@ pub fn verify_root(payload: &Payload<'_>, located: &mut Located) -> Result<(), C
 }
 
 fn stamp_path(payload: &Payload<'_>) -> Option<PathBuf> {
-    cast_payload::cache::cache_root().map(|root| {
-        root.join("payload")
-            .join("verified")
-            .join(payload.digest_hex())
-    })
+    cast_core::CacheRoot::from_env().map(|c| c.payload_verified().join(payload.digest_hex()))
 }
