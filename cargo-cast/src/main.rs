@@ -6,6 +6,7 @@ mod cache;
 mod cargo_build;
 mod completions;
 mod info;
+mod kernel;
 mod new;
 mod run;
 mod run_dir;
@@ -25,7 +26,8 @@ enum Cargo {
   cargo cast run ./image -- arg1 arg2
   cargo cast new my-tool
   cargo cast info ./image --json
-  cargo cast cache prune")]
+  cargo cast cache prune
+  cargo cast kernel build")]
     Cast(Cli),
 }
 
@@ -45,6 +47,7 @@ enum Command {
     Info(info::InfoArgs),
     Sign(sign::SignArgs),
     Cache(cache::CacheArgs),
+    Kernel(kernel::KernelArgs),
     Completions(completions::CompletionsArgs),
 }
 
@@ -57,6 +60,7 @@ fn main() {
         Command::Info(args) => report(info::run(args)),
         Command::Sign(args) => report(sign::run(args, &ui::Ui::new(cli.verbosity))),
         Command::Cache(args) => report(cache::run(args, &ui::Ui::new(cli.verbosity))),
+        Command::Kernel(args) => report(kernel::run(args, &ui::Ui::new(cli.verbosity))),
         Command::Completions(args) => {
             completions::run::<Cargo>(args);
             0

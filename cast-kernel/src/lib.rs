@@ -11,12 +11,19 @@
 //! [`prepare`] makes a bundle from a [`KernelSource`] (a Debian package, a `.deb`, an
 //! extracted package tree, or a bare kernel file); [`KernelBundle::locate`] finds one
 //! at run time (`--kernel`, then `CAST_KERNEL`, then the default cache location).
+//! [`build()`] compiles a kernel for the job (tinyconfig + `config/cast.config`,
+//! everything built in) and writes a bundle with no modules.
 
+mod build;
 mod bundle;
 mod modules;
 mod prepare;
 mod vmlinux;
 
+pub use build::{
+    build, build_label, missing_options, up_to_date, BuildError, BuildOptions, BuildSource,
+    CONFIG_FRAGMENT, DEBIAN_SOURCE_TARBALL,
+};
 pub use bundle::{default_bundle_dir, BundleManifest, KernelBundle, LocateError};
 pub use modules::{depends as module_depends, ModuleError, GUEST_MODULES};
 pub use prepare::{prepare, KernelSource, PrepareError};

@@ -106,7 +106,7 @@ pub enum PrepareError {
     Modules(#[from] ModuleError),
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PrepareError + '_ {
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PrepareError + '_ {
     move |source| PrepareError::Io {
         path: path.to_owned(),
         source,
@@ -146,8 +146,25 @@ pub fn prepare(source: &KernelSource, dest: &Path) -> Result<KernelBundle, Prepa
             (image, modules, format!("debian:{name}"))
         }
     };
+    let release = module_tree
+        .as_deref()
+        .and_then(|t| t.file_name())
+        .map(|n| n.to_string_lossy().into_owned());
+    place_bundle(&image, module_tree.as_deref(), release, &label, dest)
+}
+
+/// Writes the bundle of `image` (and the guest modules of `module_tree`, if any) at
+/// `dest` through a staged directory, replacing what is there.
+pub(crate) fn place_bundle(
+    image: &Path,
+    module_tree: Option<&Path>,
+    release: Option<String>,
+    label: &str,
+    dest: &Path,
+) -> Result<KernelBundle, PrepareError> {
+    let parent = dest.parent().unwrap_or(Path::new("."));
     let staging = StagedDir::new(dest).map_err(io_err(parent))?;
-    let manifest = write_bundle(&image, module_tree.as_deref(), &label, staging.path())?;
+    let manifest = write_bundle(image, module_tree, release, label, staging.path())?;
     match staging.replace().map_err(io_err(dest))? {
         Placed::Ours => Ok(KernelBundle {
             dir: dest.to_owned(),
@@ -165,6 +182,7 @@ pub fn prepare(source: &KernelSource, dest: &Path) -> Result<KernelBundle, Prepa
 fn write_bundle(
     image: &Path,
     module_tree: Option<&Path>,
+    release: Option<String>,
     label: &str,
     out: &Path,
 ) -> Result<BundleManifest, PrepareError> {
@@ -186,9 +204,7 @@ fn write_bundle(
     }
     let manifest = BundleManifest {
         format: BUNDLE_FORMAT,
-        release: module_tree
-            .and_then(|t| t.file_name())
-            .map(|n| n.to_string_lossy().into_owned()),
+        release,
         source: label.to_owned(),
         kernel: "vmlinux".into(),
         kernel_sha256: hex(&Sha256::digest(&vmlinux)),
@@ -232,7 +248,7 @@ fn find_in_tree(dir: &Path) -> Result<(PathBuf, Option<PathBuf>), PrepareError> 
 }
 
 /// Runs a host tool, turning failure into a message that says what to install.
-fn run(cmd: &mut Command, package_hint: &str) -> Result<String, PrepareError> {
+pub(crate) fn run(cmd: &mut Command, package_hint: &str) -> Result<String, PrepareError> {
     let command = format!("{cmd:?}").replace('"', "");
     let out = cmd.output().map_err(|e| PrepareError::Tool {
         command: command.clone(),
