@@ -22,6 +22,7 @@
 
 pub mod builder;
 pub mod cache;
+pub mod chmod;
 pub mod config;
 pub mod containerfile;
 pub mod context;

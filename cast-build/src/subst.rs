@@ -13,6 +13,11 @@
 
 use thiserror::Error;
 
+/// How deep `${...}` may nest inside one word.
+pub const MAX_DEPTH: usize = 64;
+/// The longest text one word may expand to (16 MiB).
+pub const MAX_WORD_BYTES: usize = 16 << 20;
+
 /// Why a word could not be expanded.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum SubstError {
@@ -39,6 +44,12 @@ pub enum SubstError {
         /// The escaped character.
         escaped: char,
     },
+    /// `${A:-${A:-...}}` nested deeper than [`MAX_DEPTH`].
+    #[error("substitutions nested deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+    /// The expansion is longer than [`MAX_WORD_BYTES`].
+    #[error("the expansion is longer than {} MiB", MAX_WORD_BYTES >> 20)]
+    TooLong,
     /// `${VAR?msg}` / `${VAR:?msg}` on an unset (or empty) variable.
     #[error("{name}: {message}")]
     Required {
@@ -96,6 +107,7 @@ fn lex(
         escape,
         env,
         heredoc,
+        depth: 0,
     };
     let mut out = Words::default();
     lexer.process_until(None, &mut out, false)?;
@@ -152,6 +164,8 @@ struct Lexer<'a> {
     /// Heredoc body: quotes are plain characters, escapes only protect `$`
     /// and the escape character.
     heredoc: bool,
+    /// How many `${` are open.
+    depth: usize,
 }
 
 impl Lexer<'_> {
@@ -203,6 +217,9 @@ impl Lexer<'_> {
                 }
                 '$' => {
                     let value = self.dollar()?;
+                    if out.joined.len() + value.len() > MAX_WORD_BYTES {
+                        return Err(SubstError::TooLong);
+                    }
                     value.chars().for_each(|c| out.unquoted(c));
                 }
                 _ => {
@@ -248,7 +265,13 @@ impl Lexer<'_> {
                     self.pos += 1;
                     return Ok(s);
                 }
-                Some('$') => s.push_str(&self.dollar()?),
+                Some('$') => {
+                    let value = self.dollar()?;
+                    if s.len() + value.len() > MAX_WORD_BYTES {
+                        return Err(SubstError::TooLong);
+                    }
+                    s.push_str(&value);
+                }
                 Some(c) => {
                     self.pos += 1;
                     if c == self.escape {
@@ -273,6 +296,16 @@ impl Lexer<'_> {
     }
 
     fn dollar(&mut self) -> Result<String, SubstError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(SubstError::TooDeep);
+        }
+        self.depth += 1;
+        let value = self.dollar_inner();
+        self.depth -= 1;
+        value
+    }
+
+    fn dollar_inner(&mut self) -> Result<String, SubstError> {
         self.pos += 1;
         if self.peek() != Some('{') {
             let name = self.name();

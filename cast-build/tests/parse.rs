@@ -254,7 +254,7 @@ fn argument_errors() {
     );
     assert_eq!(
         error("FROM a AS b c\n"),
-        "Containerfile:1:13: expected newline or eof"
+        "Containerfile:1:8: FROM requires either one or three arguments (hint: write FROM image [AS name])"
     );
     assert_eq!(
         error("FROM a AS x\nFROM b AS x\n"),
@@ -286,7 +286,7 @@ fn read_errors_name_the_file() {
 fn more_hints() {
     let cases = [
         ("FROM a\nSHELL /bin/bash -c\n", "Containerfile:2:7: expected JSON array (hint: write the arguments as a JSON array, e.g. SHELL [\"/bin/sh\", \"-c\"])"),
-        ("FROM a AS\n", "Containerfile:1:8: expected AS (hint: write FROM image [AS name])"),
+        ("FROM a AS\n", "Containerfile:1:8: FROM requires either one or three arguments (hint: write FROM image [AS name])"),
         ("FROM a AS 1x\n", "Containerfile:1:11: invalid stage name \"1x\" (hint: stage names start with a letter and use letters, digits, '-', '_' and '.')"),
         ("FROM a\nCMD\n", "Containerfile:2:1: CMD needs a command (hint: write CMD [\"program\", \"arg\"] or CMD [] to clear it)"),
         ("FROM a\nHEALTHCHECK\n", "Containerfile:2:12: expected CMD or NONE (hint: write HEALTHCHECK CMD command, or HEALTHCHECK NONE)"),

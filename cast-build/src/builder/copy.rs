@@ -169,7 +169,7 @@ impl Cx<'_> {
             .into());
         }
         let dest = PathBuf::from(&self.op.dest);
-        let meta = self.ov.apply(Metadata::with_mode(0o644));
+        let meta = self.ov.apply(Metadata::with_mode(0o644), false);
         tree.add_file(&dest, &mut content.as_bytes(), meta)
             .map_err(self.tree_err(&dest))?;
         Ok(())
@@ -184,14 +184,17 @@ impl Cx<'_> {
         url: &str,
     ) -> Result<(), BuildError> {
         let (mut file, download) = remote.open(self.loc, url, self.op.checksum.as_deref())?;
-        let meta = self.context_override().apply(Metadata {
-            mode: 0o600,
-            mtime: Timestamp {
-                sec: download.last_modified.unwrap_or(0),
-                nsec: 0,
+        let meta = self.context_override().apply(
+            Metadata {
+                mode: 0o600,
+                mtime: Timestamp {
+                    sec: download.last_modified.unwrap_or(0),
+                    nsec: 0,
+                },
+                ..Metadata::default()
             },
-            ..Metadata::default()
-        });
+            false,
+        );
         let target = self.file_target(tree, &remote::file_name(url));
         tree.add_file(&target, &mut file, meta)
             .map_err(self.tree_err(&target))?;
@@ -294,16 +297,19 @@ impl Cx<'_> {
             fs::symlink_metadata(host)
         }
         .map_err(read_err)?;
-        let meta = self.context_override().apply(Metadata {
-            mode: md.mode() & 0o7777,
-            uid: 0,
-            gid: 0,
-            mtime: Timestamp {
-                sec: md.mtime(),
-                nsec: u32::try_from(md.mtime_nsec()).unwrap_or(0),
+        let meta = self.context_override().apply(
+            Metadata {
+                mode: md.mode() & 0o7777,
+                uid: 0,
+                gid: 0,
+                mtime: Timestamp {
+                    sec: md.mtime(),
+                    nsec: u32::try_from(md.mtime_nsec()).unwrap_or(0),
+                },
+                xattrs: Default::default(),
             },
-            xattrs: Default::default(),
-        });
+            md.is_dir(),
+        );
         let ft = md.file_type();
         if ft.is_dir() {
             tree.add_dir(target, meta).map_err(self.tree_err(target))?;

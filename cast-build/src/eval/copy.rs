@@ -4,9 +4,10 @@
 
 use super::instruction::{find_stage, Evaluator};
 use super::Scope;
+use crate::chmod::Chmod;
 use crate::containerfile::{CopyArgs, Source};
 use crate::diag::{Diagnostic, Location};
-use crate::stages::{CopyFrom, CopyOp, CopySource, Stage};
+use crate::stages::{CopyFrom, CopyOp, CopySource};
 
 impl Evaluator<'_> {
     #[allow(clippy::too_many_arguments)]
@@ -17,14 +18,38 @@ impl Evaluator<'_> {
         args: &CopyArgs,
         scope: &Scope<'_>,
         workdir: Option<&str>,
-        earlier: &[Stage],
         index: usize,
     ) -> Result<CopyOp, Diagnostic> {
+        let keyword = if add { "ADD" } else { "COPY" };
         let from = match &args.from {
             None => CopyFrom::Context,
-            Some(f) => {
-                let f = self.word(loc, f, scope)?;
-                match find_stage(earlier, &f, index) {
+            Some(raw) => {
+                let f = self.word(loc, raw, scope)?;
+                if f.is_empty() {
+                    return Err(Diagnostic::new(
+                        loc.clone(),
+                        format!("{keyword} --from={raw} is empty"),
+                    )
+                    .with_hint("give the ARG a value, or name a stage or image"));
+                }
+                if let Some(&later) = self.names.get(&f.to_ascii_lowercase()) {
+                    if later >= index {
+                        let what = if later == index {
+                            "this stage itself (a cycle)"
+                        } else {
+                            "a stage defined later"
+                        };
+                        return Err(Diagnostic::new(
+                            loc.clone(),
+                            format!("{keyword} --from={f} names {what}"),
+                        )
+                        .with_hint(format!(
+                            "stage {} must come before this one; move it up",
+                            crate::words::shown(&f)
+                        )));
+                    }
+                }
+                match find_stage(&self.names, &f, index) {
                     Some(i) => CopyFrom::Stage(i),
                     None if f.parse::<usize>().is_ok() => {
                         return Err(Diagnostic::new(
@@ -69,15 +94,10 @@ impl Evaluator<'_> {
             None => None,
             Some(m) => {
                 let m = self.word(loc, m, scope)?;
-                Some(
-                    u32::from_str_radix(&m, 8)
-                        .ok()
-                        .filter(|v| *v <= 0o7777)
-                        .ok_or_else(|| {
-                            Diagnostic::new(loc.clone(), format!("invalid --chmod={m}"))
-                                .with_hint("use an octal mode like 755 or 0644")
-                        })?,
-                )
+                Some(Chmod::parse(&m).map_err(|e| {
+                    Diagnostic::new(loc.clone(), e)
+                        .with_hint("use an octal mode like 755 or a symbolic one like u=rwx,go=rx")
+                })?)
             }
         };
         let checksum = match &args.checksum {
