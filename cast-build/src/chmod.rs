@@ -13,17 +13,12 @@ use serde::{Deserialize, Serialize};
 const MAX_OPS: usize = 16;
 
 /// A parsed `--chmod`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Chmod {
     /// Octal permission bits.
     Octal(u32),
     /// A symbolic mode: operations applied in order.
-    Symbolic {
-        /// The operations; only the first `len` count.
-        ops: [Op; MAX_OPS],
-        /// How many there are.
-        len: u8,
-    },
+    Symbolic(Vec<Op>),
 }
 
 /// One symbolic operation: `who op perms`.
@@ -58,8 +53,7 @@ impl Chmod {
                 .map(Chmod::Octal)
                 .ok_or_else(octal_error);
         }
-        let mut ops = [Op::default(); MAX_OPS];
-        let mut len = 0;
+        let mut ops = Vec::new();
         for clause in value.split(',') {
             let bad = || format!("invalid --chmod={value}: bad clause {clause:?}");
             let mut chars = clause.chars().peekable();
@@ -101,31 +95,25 @@ impl Chmod {
                     }
                     chars.next();
                 }
-                if len == MAX_OPS {
+                if ops.len() == MAX_OPS {
                     return Err(format!(
                         "invalid --chmod={value}: more than {MAX_OPS} operations"
                     ));
                 }
-                ops[len] = o;
-                len += 1;
+                ops.push(o);
             }
             if !any {
                 return Err(bad());
             }
         }
-        Ok(Chmod::Symbolic {
-            ops,
-            len: len as u8,
-        })
+        Ok(Chmod::Symbolic(ops))
     }
 
     /// The permission bits for a file whose current bits are `mode`.
     pub fn apply(&self, mode: u32, is_dir: bool) -> u32 {
-        match *self {
-            Chmod::Octal(m) => m,
-            Chmod::Symbolic { ops, len } => ops[..usize::from(len)]
-                .iter()
-                .fold(mode & 0o7777, |m, o| o.apply(m, is_dir)),
+        match self {
+            Chmod::Octal(m) => *m,
+            Chmod::Symbolic(ops) => ops.iter().fold(mode & 0o7777, |m, o| o.apply(m, is_dir)),
         }
     }
 }

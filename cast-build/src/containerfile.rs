@@ -254,17 +254,7 @@ impl Containerfile {
     /// Parses raw bytes: more than [`MAX_FILE_BYTES`] or invalid UTF-8 is an
     /// error at the offending place.
     pub fn parse_bytes(path: &Path, bytes: &[u8]) -> Result<Self, Diagnostic> {
-        if bytes.len() > MAX_FILE_BYTES {
-            return Err(Diagnostic::new(
-                Location {
-                    file: path.to_owned(),
-                    line: 1,
-                    column: 1,
-                },
-                format!("the file is larger than {} MiB", MAX_FILE_BYTES >> 20),
-            )
-            .with_hint("a Containerfile is text; check the path names the right file"));
-        }
+        lines::check_size(path, bytes.len())?;
         match std::str::from_utf8(bytes) {
             Ok(text) => Self::parse(path, text),
             Err(e) => {

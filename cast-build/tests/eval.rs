@@ -194,7 +194,7 @@ fn copy_ops_are_expanded() {
     assert_eq!(c.sources, [CopySource::Path("/bin/app".into())]);
     assert_eq!(c.dest, "/opt/");
     assert_eq!(
-        (c.chown.as_deref(), c.chmod),
+        (c.chown.as_deref(), c.chmod.clone()),
         (Some("1:2"), Some(cast_build::chmod::Chmod::Octal(0o755)))
     );
     let Op::Copy(c) = &ops[2] else { panic!() };

@@ -49,7 +49,7 @@ pub(super) fn apply(
     // Without --chown, context files become root's; stage files keep their owners.
     let ov = Override {
         owner,
-        mode: op.chmod,
+        mode: op.chmod.clone(),
     };
     let mut dir_meta = Metadata::default_dir();
     if let Some((uid, gid)) = owner {
@@ -115,7 +115,7 @@ impl Cx<'_> {
     fn context_override(&self) -> Override {
         Override {
             owner: Some(self.ov.owner.unwrap_or((0, 0))),
-            mode: self.ov.mode,
+            mode: self.ov.mode.clone(),
         }
     }
 
@@ -349,7 +349,7 @@ impl Cx<'_> {
             tree,
             &dest,
             self.dir_meta.clone(),
-            self.ov,
+            &self.ov,
         )
         .map_err(self.tree_err(&dest))?;
         Ok(())
@@ -401,7 +401,7 @@ impl Cx<'_> {
         for (id, path) in items {
             if src.inode(id).node.is_dir() {
                 let dest = self.dest_dir();
-                graft_contents(src, id, tree, &dest, self.dir_meta.clone(), self.ov)
+                graft_contents(src, id, tree, &dest, self.dir_meta.clone(), &self.ov)
                     .map_err(self.tree_err(&dest))?;
             } else {
                 let name = Path::new(&path)
@@ -409,7 +409,7 @@ impl Cx<'_> {
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
                 let target = self.file_target(tree, &name);
-                graft(src, id, tree, &target, self.ov).map_err(self.tree_err(&target))?;
+                graft(src, id, tree, &target, &self.ov).map_err(self.tree_err(&target))?;
             }
         }
         Ok(())

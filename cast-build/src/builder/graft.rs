@@ -18,7 +18,7 @@ use cast_rootfs::{ImageTree, InodeId, Metadata, Node};
 use crate::chmod::Chmod;
 
 /// Owner and mode to force on copied entries (`--chown`, `--chmod`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Override {
     /// `(uid, gid)` for every entry.
     pub owner: Option<(u32, u32)>,
@@ -33,7 +33,7 @@ impl Override {
             meta.uid = uid;
             meta.gid = gid;
         }
-        if let Some(mode) = self.mode {
+        if let Some(mode) = &self.mode {
             meta.mode = mode.apply(meta.mode, is_dir);
         }
         meta
@@ -48,7 +48,7 @@ pub fn graft(
     id: InodeId,
     dst: &mut ImageTree,
     dst_path: &Path,
-    ov: Override,
+    ov: &Override,
 ) -> Result<u64, AddError> {
     let mut links: HashMap<InodeId, PathBuf> = HashMap::new();
     let mut count = 0;
@@ -101,7 +101,7 @@ pub fn graft_contents(
     dst: &mut ImageTree,
     dst_dir: &Path,
     dir_meta: Metadata,
-    ov: Override,
+    ov: &Override,
 ) -> Result<u64, AddError> {
     dst.mkdir_p(dst_dir, dir_meta)?;
     let mut count = 0;
@@ -123,7 +123,7 @@ pub fn clone_tree(src: &ImageTree) -> Result<ImageTree, crate::builder::BuildErr
         &mut dst,
         Path::new("/"),
         root_meta.clone(),
-        Override::default(),
+        &Override::default(),
     )
     .map_err(|source| crate::builder::BuildError::Tree {
         location: None,

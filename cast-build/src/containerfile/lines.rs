@@ -71,13 +71,7 @@ impl<'a> Reader<'a> {
     /// Starts reading `src`; refuses NUL bytes (they cannot reach a process
     /// through `execve` and would be echoed raw in messages).
     pub(crate) fn new(path: &'a Path, src: &'a str) -> Result<Self, Diagnostic> {
-        if src.len() > MAX_FILE_BYTES {
-            return Err(Diagnostic::new(
-                location(path, 1, 1),
-                format!("the file is larger than {} MiB", MAX_FILE_BYTES >> 20),
-            )
-            .with_hint("a Containerfile is text; check the path names the right file"));
-        }
+        check_size(path, src.len())?;
         if let Some(at) = src.find('\0') {
             let loc = Location::at(path, src, at);
             return Err(Diagnostic::new(loc, "NUL byte in the Containerfile")
@@ -262,6 +256,18 @@ impl<'a> Reader<'a> {
             content.push_str(&self.src[p.start..end]);
         }
     }
+}
+
+/// Refuses input longer than [`MAX_FILE_BYTES`].
+pub(crate) fn check_size(path: &Path, len: usize) -> Result<(), Diagnostic> {
+    if len <= MAX_FILE_BYTES {
+        return Ok(());
+    }
+    Err(Diagnostic::new(
+        location(path, 1, 1),
+        format!("the file is larger than {} MiB", MAX_FILE_BYTES >> 20),
+    )
+    .with_hint("a Containerfile is text; check the path names the right file"))
 }
 
 fn location(path: &Path, line: usize, column: usize) -> Location {
