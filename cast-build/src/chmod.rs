@@ -9,6 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::words::{shown, shown_bare};
+
 /// The most clauses (operations) a symbolic mode may have.
 const MAX_OPS: usize = 16;
 
@@ -44,7 +46,10 @@ impl Chmod {
     /// Parses a `--chmod` value; the error says what is wrong.
     pub fn parse(value: &str) -> Result<Self, String> {
         let octal_error = || {
-            format!("invalid chmod parameter: '{value}'. it should be octal string and between 0 and 07777")
+            format!(
+                "invalid chmod parameter: '{}'. it should be octal string and between 0 and 07777",
+                shown_bare(value)
+            )
         };
         if value.bytes().next().is_some_and(|b| b.is_ascii_digit()) {
             return u32::from_str_radix(value, 8)
@@ -55,7 +60,13 @@ impl Chmod {
         }
         let mut ops = Vec::new();
         for clause in value.split(',') {
-            let bad = || format!("invalid --chmod={value}: bad clause {clause:?}");
+            let bad = || {
+                format!(
+                    "invalid --chmod={}: bad clause {}",
+                    shown_bare(value),
+                    shown(clause)
+                )
+            };
             let mut chars = clause.chars().peekable();
             let mut who = 0;
             while let Some(&c) = chars.peek() {
@@ -97,7 +108,8 @@ impl Chmod {
                 }
                 if ops.len() == MAX_OPS {
                     return Err(format!(
-                        "invalid --chmod={value}: more than {MAX_OPS} operations"
+                        "invalid --chmod={}: more than {MAX_OPS} operations",
+                        shown_bare(value)
                     ));
                 }
                 ops.push(o);

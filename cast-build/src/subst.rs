@@ -142,6 +142,26 @@ impl Words {
         }
     }
 
+    /// Text outside quotes (an expansion): split on its whitespace, copied
+    /// in pieces rather than character by character.
+    fn unquoted_str(&mut self, s: &str) {
+        self.joined.push_str(s);
+        let mut rest = s;
+        while let Some(i) = rest.find(char::is_whitespace) {
+            if i > 0 {
+                self.current.push_str(&rest[..i]);
+                self.in_word = true;
+            }
+            self.finish_word();
+            let blank = rest[i..].chars().next().map_or(1, char::len_utf8);
+            rest = &rest[i + blank..];
+        }
+        if !rest.is_empty() {
+            self.current.push_str(rest);
+            self.in_word = true;
+        }
+    }
+
     fn quoted_str(&mut self, s: &str) {
         s.chars().for_each(|c| self.literal(c));
         // An empty quoted string still makes a word: `""`.
@@ -220,7 +240,7 @@ impl Lexer<'_> {
                     if out.joined.len() + value.len() > MAX_WORD_BYTES {
                         return Err(SubstError::TooLong);
                     }
-                    value.chars().for_each(|c| out.unquoted(c));
+                    out.unquoted_str(&value);
                 }
                 _ => {
                     self.pos += 1;

@@ -8,6 +8,7 @@ use crate::chmod::Chmod;
 use crate::containerfile::{CopyArgs, Source};
 use crate::diag::{Diagnostic, Location};
 use crate::stages::{CopyFrom, CopyOp, CopySource};
+use crate::words::{shown, shown_bare};
 
 impl Evaluator<'_> {
     #[allow(clippy::too_many_arguments)]
@@ -28,7 +29,7 @@ impl Evaluator<'_> {
                 if f.is_empty() {
                     return Err(Diagnostic::new(
                         loc.clone(),
-                        format!("{keyword} --from={raw} is empty"),
+                        format!("{keyword} --from={} is empty", shown_bare(raw)),
                     )
                     .with_hint("give the ARG a value, or name a stage or image"));
                 }
@@ -41,11 +42,11 @@ impl Evaluator<'_> {
                         };
                         return Err(Diagnostic::new(
                             loc.clone(),
-                            format!("{keyword} --from={f} names {what}"),
+                            format!("{keyword} --from={} names {what}", shown_bare(&f)),
                         )
                         .with_hint(format!(
                             "stage {} must come before this one; move it up",
-                            crate::words::shown(&f)
+                            shown(&f)
                         )));
                     }
                 }
@@ -54,7 +55,10 @@ impl Evaluator<'_> {
                     None if f.parse::<usize>().is_ok() => {
                         return Err(Diagnostic::new(
                             loc.clone(),
-                            format!("--from={f}: no earlier stage with that index"),
+                            format!(
+                                "--from={}: no earlier stage with that index",
+                                shown_bare(&f)
+                            ),
                         ));
                     }
                     None => CopyFrom::Image(f),
@@ -129,15 +133,19 @@ fn classify(loc: &Location, add: bool, src: String) -> Result<CopySource, Diagno
     if add && git {
         return Err(Diagnostic::new(
             loc.clone(),
-            format!("ADD from a git repository is not supported: {src}"),
+            format!(
+                "ADD from a git repository is not supported: {}",
+                shown_bare(&src)
+            ),
         )
         .with_hint("clone the repository into the build context and COPY it"));
     }
     if http && !add {
-        return Err(
-            Diagnostic::new(loc.clone(), format!("COPY cannot download {src}"))
-                .with_hint("use ADD for URLs"),
-        );
+        return Err(Diagnostic::new(
+            loc.clone(),
+            format!("COPY cannot download {}", shown_bare(&src)),
+        )
+        .with_hint("use ADD for URLs"));
     }
     Ok(if http {
         CopySource::Url(src)
@@ -152,8 +160,11 @@ fn checksum(loc: &Location, value: &str, sources: &[CopySource]) -> Result<Strin
         .strip_prefix("sha256:")
         .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
         .ok_or_else(|| {
-            Diagnostic::new(loc.clone(), format!("invalid --checksum={value}"))
-                .with_hint("write --checksum=sha256:<64 hex digits>")
+            Diagnostic::new(
+                loc.clone(),
+                format!("invalid --checksum={}", shown_bare(value)),
+            )
+            .with_hint("write --checksum=sha256:<64 hex digits>")
         })?;
     if !sources.iter().all(|s| matches!(s, CopySource::Url(_))) {
         return Err(Diagnostic::new(

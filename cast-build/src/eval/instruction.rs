@@ -326,7 +326,7 @@ impl Evaluator<'_> {
                 if signal_number(&sig).is_none() {
                     return Err(Diagnostic::new(
                         loc.clone(),
-                        format!("invalid stop signal {sig:?}"),
+                        format!("invalid stop signal {}", crate::words::shown(&sig)),
                     )
                     .with_hint("use a name like SIGTERM or a number like 15"));
                 }
@@ -364,6 +364,9 @@ fn command_argv(c: &Command, rc: &RunConfig) -> Vec<String> {
 }
 
 fn substitution_error(loc: &Location, word: &str, e: &crate::subst::SubstError) -> Diagnostic {
-    Diagnostic::new(loc.clone(), format!("cannot expand {word:?}: {e}"))
-        .with_hint("see Docker's rules: $VAR, ${VAR}, ${VAR:-default}, ${VAR:+alt}")
+    Diagnostic::new(
+        loc.clone(),
+        format!("cannot expand {}: {e}", crate::words::shown(word)),
+    )
+    .with_hint("see Docker's rules: $VAR, ${VAR}, ${VAR:-default}, ${VAR:+alt}")
 }
