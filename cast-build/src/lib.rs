@@ -35,7 +35,7 @@ pub mod image;
 mod script;
 
 // The modules of each part, under the paths callers already use.
-pub use frontend::{containerfile, diag, eval, info, stages, subst};
+pub use frontend::{chmod, containerfile, diag, eval, info, stages, subst};
 pub(crate) use frontend::{flags, words};
 pub use image::{builder, cache, context, ignore, oci};
 pub use script::kernel;
