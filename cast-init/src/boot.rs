@@ -63,6 +63,7 @@ fn parse_list(list: &str) -> Vec<Module> {
 type Done = Arc<(Mutex<HashMap<String, Result<(), String>>>, Condvar)>;
 
 /// Loads every listed module, each after its dependencies; one already loaded is fine.
+/// No list (a kernel with everything built in) loads nothing.
 pub fn load_modules(log: &Log) -> io::Result<()> {
     let list = match std::fs::read_to_string(MODULE_LIST) {
         Ok(list) => parse_list(&list),

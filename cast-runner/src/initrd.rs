@@ -2,7 +2,8 @@
 //! in memory at run time (a few MB, a few ms) and handed to QEMU as a memfd, so no
 //! file is ever written.
 //!
-//! Layout: `/init`, `/cast/modules.list`, `/cast/mod/*.ko`, and the `/dev/console`
+//! Layout: `/init`, `/cast/modules.list` (absent when the bundle has no modules),
+//! `/cast/mod/*.ko`, and the `/dev/console`
 //! node the kernel needs to give init its stdio. Each line of the list is
 //! `NAME PATH DEP,DEP…` (dependencies from the module's `.modinfo`), so the guest can
 //! load independent modules in parallel.
@@ -52,7 +53,11 @@ pub fn build(bundle: &KernelBundle) -> io::Result<Vec<u8>> {
         entry(&mut out, &format!("cast/mod/{file}"), FILE, &data, None)?;
         list.push_str(&format!("{name} /cast/mod/{file} {}\n", deps.join(",")));
     }
-    entry(&mut out, "cast/modules.list", FILE, list.as_bytes(), None)?;
+    // A kernel with everything built in has no modules: no list, and the init loads
+    // none.
+    if !list.is_empty() {
+        entry(&mut out, "cast/modules.list", FILE, list.as_bytes(), None)?;
+    }
     cpio::newc::trailer(&mut out)?;
     Ok(out)
 }
