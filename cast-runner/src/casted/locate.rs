@@ -148,7 +148,8 @@ impl Located {
 /// Checks the root image in the executable's file, unless a stamp says this very file
 /// was checked before.
 pub fn verify_root(payload: &Payload<'_>, located: &mut Located) -> Result<(), CastedError> {
-    let stamp = cache::cache_root().map(|root| cache::stamp_dir(&root).join(payload.digest_hex()));
+    let stamp =
+        cast_core::CacheRoot::from_env().map(|c| c.payload_verified().join(payload.digest_hex()));
     if let Some(stamp) = &stamp {
         if cache::stamp_matches(stamp, &located.file) {
             return Ok(());
