@@ -5,6 +5,7 @@ use cast_core::{RunConfig, VmUpdate};
 use cast_payload::cache::{extract_kernel, kernel_entry, CacheError};
 use cast_payload::format::{ALIGN, HEADER_LEN};
 use cast_payload::objfile::{build_object, Arch, LEN_SYMBOL, PAYLOAD_SYMBOL};
+use cast_payload::reader::read_prefix;
 use cast_payload::{
     ObjectFormat, ObjectTarget, PartKind, Payload, PayloadBuilder, ReadError, VmDefaults,
 };
@@ -104,7 +105,93 @@ fn any_flipped_byte_is_caught_by_parse_or_verify() {
     assert!(Payload::parse(&bytes[..HEADER_LEN - 1]).is_err());
     let mut longer = bytes.clone();
     longer.extend_from_slice(&[0; 100]);
-    assert_eq!(Payload::parse(&longer).unwrap().bytes().len(), bytes.len());
+    assert_eq!(Payload::parse(&longer).unwrap().len(), bytes.len() as u64);
+}
+
+/// `bytes` with its header rewritten: format `format`, manifest `json` (resealed).
+fn with_header(bytes: &[u8], format: u32, json: &[u8]) -> Vec<u8> {
+    let header = cast_payload::format::Header {
+        format,
+        manifest_len: json.len() as u64,
+        total_len: bytes.len() as u64,
+        manifest_sha256: <sha2::Sha256 as sha2::Digest>::digest(json).into(),
+    };
+    let mut out = bytes.to_vec();
+    out[..HEADER_LEN].copy_from_slice(&header.encode());
+    out[HEADER_LEN..HEADER_LEN + json.len()].copy_from_slice(json);
+    out
+}
+
+#[test]
+fn a_flipped_format_byte_is_damage_and_only_a_sealed_manifest_names_a_version() {
+    let i = inputs(4096);
+    let bytes = payload_bytes(&i);
+    let mut flipped = bytes.clone();
+    flipped[8] ^= 0xff; // the header's format field, all bits flipped
+    let err = Payload::parse(&flipped).unwrap_err();
+    assert!(matches!(err, ReadError::Damaged(_)), "{err}");
+    assert!(
+        err.to_string().starts_with("the payload is damaged"),
+        "{err}"
+    );
+    // A payload that really is the next format: header and sealed manifest agree.
+    let next = cast_payload::format::FORMAT_VERSION + 1;
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&bytes[HEADER_LEN..][..manifest_len(&bytes)]).unwrap();
+    m["format"] = next.into();
+    let json = serde_json::to_vec(&m).unwrap();
+    let err = Payload::parse(&with_header(&bytes, next, &json)).unwrap_err();
+    assert!(
+        matches!(err, ReadError::Version { found } if found == next),
+        "{err}"
+    );
+}
+
+fn manifest_len(bytes: &[u8]) -> usize {
+    u64::from_le_bytes(bytes[16..24].try_into().unwrap()) as usize
+}
+
+#[test]
+fn the_runtime_reads_all_but_the_root_image_from_a_file_and_stops_at_its_end() {
+    let i = inputs(8192);
+    let bytes = payload_bytes(&i);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("exe");
+    let lead = vec![0x90u8; 1000]; // the payload sits somewhere inside the file
+    std::fs::write(&path, [&lead[..], &bytes[..]].concat()).unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    let room = bytes.len() as u64;
+    let prefix = read_prefix(&file, 1000, room).unwrap();
+    let p = Payload::parse_in(&prefix, room).unwrap();
+    assert_eq!(
+        prefix.len() as u64,
+        p.manifest.initrd.offset + p.manifest.initrd.length
+    );
+    assert_eq!(p.len(), room);
+    p.verify_part(PartKind::Kernel).unwrap();
+    p.verify_part(PartKind::Initrd).unwrap();
+    // Cut anywhere: an error that says damaged, never a panic or a short read.
+    for cut in [
+        10u64,
+        500,
+        1000 + 30,
+        1000 + 4096,
+        1000 + p.manifest.initrd.offset + 5,
+    ] {
+        let file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(
+            &mut &file,
+            &[&lead[..], &bytes[..]].concat()[..cut as usize],
+        )
+        .unwrap();
+        let err = read_prefix(&file, 1000, room)
+            .and_then(|b| Payload::parse_in(&b, room).map(|_| ()))
+            .unwrap_err();
+        assert!(
+            err.to_string().starts_with("the payload is damaged"),
+            "{cut}: {err}"
+        );
+    }
 }
 
 #[test]
@@ -158,8 +245,16 @@ fn check_object(target: ObjectTarget, payload: &[u8]) {
     let section = file.section_by_name(section_name).expect("payload section");
     assert_eq!(section.align(), ALIGN);
     assert_eq!(section.data().unwrap(), payload);
-    if target.format == ObjectFormat::MachO {
-        assert_eq!(section.segment_name().unwrap(), Some("__TEXT"));
+    match (target.format, section.flags()) {
+        // Not loaded: a damaged file reaches the runtime's checks, never a crash.
+        (ObjectFormat::Elf, object::SectionFlags::Elf { sh_flags }) => {
+            assert_eq!(sh_flags & u64::from(object::elf::SHF_ALLOC), 0)
+        }
+        (ObjectFormat::MachO, object::SectionFlags::MachO { flags }) => {
+            assert_eq!(section.segment_name().unwrap(), Some("__TEXT"));
+            assert_ne!(flags & object::macho::S_ATTR_NO_DEAD_STRIP, 0);
+        }
+        (format, flags) => panic!("{format:?} section with {flags:?}"),
     }
     let sym = file
         .symbols()
@@ -225,6 +320,31 @@ fn cache_files(dir: &Path) -> Vec<String> {
         .collect();
     v.sort();
     v
+}
+
+#[test]
+fn a_flipped_byte_in_a_cached_kernel_is_noticed_and_the_entry_replaced() {
+    let i = inputs(4096);
+    let bytes = payload_bytes(&i);
+    let p = Payload::parse(&bytes).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let entry = extract_kernel(&p, cache.path()).unwrap();
+    assert!(std::fs::read(&entry).unwrap() == i.vmlinux);
+    // Poison the shared cache: same name, same size, one byte different.
+    let mut poisoned = i.vmlinux.clone();
+    poisoned[1234] ^= 0x01;
+    std::fs::write(&entry, &poisoned).unwrap();
+    assert_eq!(extract_kernel(&p, cache.path()).unwrap(), entry);
+    assert!(
+        std::fs::read(&entry).unwrap() == i.vmlinux,
+        "the poisoned kernel was used"
+    );
+    // A replacement (another inode) with the right bytes is re-hashed and accepted.
+    let copy = cache.path().join("copy");
+    std::fs::write(&copy, &i.vmlinux).unwrap();
+    std::fs::rename(&copy, &entry).unwrap();
+    assert_eq!(extract_kernel(&p, cache.path()).unwrap(), entry);
+    assert!(std::fs::read(&entry).unwrap() == i.vmlinux);
 }
 
 #[test]

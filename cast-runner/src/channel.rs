@@ -86,23 +86,43 @@ impl ControlWriter {
 /// How far an output pump has got.
 #[derive(Debug, Default)]
 pub struct Progress {
-    state: Mutex<(u64, bool)>,
+    state: Mutex<PumpState>,
     changed: Condvar,
 }
 
+/// Bytes through, whether the stream ended, and whether its last line is unfinished.
+#[derive(Debug, Default)]
+struct PumpState {
+    bytes: u64,
+    ended: bool,
+    mid_line: bool,
+}
+
 impl Progress {
-    fn update(&self, add: u64, ended: bool) {
+    fn update(&self, data: &[u8], ended: bool) {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        s.0 += add;
-        s.1 |= ended;
+        s.bytes += data.len() as u64;
+        s.ended |= ended;
+        if let Some(last) = data.last() {
+            s.mid_line = *last != b'\n';
+        }
         self.changed.notify_all();
+    }
+
+    /// Whether the output so far ends inside a line (a prompt, say): a message printed
+    /// after it on the same terminal needs a newline first.
+    pub fn mid_line(&self) -> bool {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .mid_line
     }
 
     /// Waits until `total` bytes went through or the stream ended, at most until
     /// `deadline`; returns the bytes seen.
     pub fn wait_for(&self, total: u64, deadline: Instant) -> u64 {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        while s.0 < total && !s.1 {
+        while s.bytes < total && !s.ended {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
@@ -113,7 +133,7 @@ impl Progress {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
-        s.0
+        s.bytes
     }
 }
 
@@ -144,9 +164,9 @@ pub fn pump_output(
             {
                 (on_broken.take().unwrap())();
             }
-            p.update(n as u64, false);
+            p.update(&buf[..n], false);
         }
-        p.update(0, true);
+        p.update(&[], true);
     });
     progress
 }

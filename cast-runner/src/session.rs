@@ -142,6 +142,9 @@ pub fn run(req: RunRequest) -> Result<i32, RunError> {
                 let mut spec = spec.take().expect("one Hello");
                 spec.tty = tty;
                 spec.winsize = if tty { tty::window_size() } else { None };
+                if tty {
+                    tty::add_term(&mut spec.env);
+                }
                 if attempt
                     .control
                     .send(&HostMsg::Start(Box::new(spec)))
@@ -174,6 +177,7 @@ pub fn run(req: RunRequest) -> Result<i32, RunError> {
                 attempt.stderr.wait_for(stderr_bytes, deadline);
                 drop(session.raw.take());
                 if let Some(message) = message {
+                    session.end_guest_line(tty);
                     eprintln!("{}: {message}", req.program);
                 }
                 let _ = attempt.control.send(&HostMsg::Ack);
@@ -203,6 +207,9 @@ pub fn run(req: RunRequest) -> Result<i32, RunError> {
     drop(session.raw.take());
     session.attempt.vm.kill();
     signal_handle.close();
+    if result.is_err() {
+        session.end_guest_line(tty); // the caller prints the error next
+    }
     result
 }
 
@@ -228,6 +235,14 @@ impl Session {
             .into_iter()
             .flatten()
             .min_by_key(|(at, _)| *at)
+    }
+
+    /// In TTY mode, ends the guest's unfinished last line (a prompt) on the terminal,
+    /// so that a message printed next starts on a line of its own.
+    fn end_guest_line(&self, tty: bool) {
+        if tty && self.attempt.stdout.mid_line() {
+            eprintln!();
+        }
     }
 
     /// Stops the VM because a deadline passed, and says why.

@@ -183,6 +183,9 @@ pub(crate) fn timed(mut cmd: Command, rss: Option<&mut Option<u64>>) -> Result<D
     Ok(elapsed)
 }
 
+/// The commands the baseline's fixtures need (all in `setup::TOOLS`).
+pub(crate) const BASELINE_TOOLS: [&str; 4] = ["gcc", "cpio", "busybox", "mkfs.erofs"];
+
 fn sh(cmd: &str, dir: &Path) -> Result<()> {
     let status = Command::new("sh")
         .arg("-c")
@@ -190,7 +193,10 @@ fn sh(cmd: &str, dir: &Path) -> Result<()> {
         .current_dir(dir)
         .status()?;
     if !status.success() {
-        bail!("`{cmd}` failed (needs gcc, cpio, busybox-static, erofs-utils)");
+        bail!(
+            "`{cmd}` failed (needs {}; `cargo xtask setup` installs them)",
+            BASELINE_TOOLS.join(", ")
+        );
     }
     Ok(())
 }

@@ -19,6 +19,9 @@ const TOOLS: &[(&str, &str)] = &[
     ("docker-registry", "docker-registry"),
     ("htpasswd", "apache2-utils"),
     ("dpkg-deb", "dpkg"),
+    // `cargo xtask bench boot`'s baseline (bench_boot::BASELINE_TOOLS).
+    ("gcc", "gcc"),
+    ("cpio", "cpio"),
 ];
 
 fn on_path(command: &str) -> bool {
@@ -83,4 +86,41 @@ fn is_root() -> bool {
                 .map(|l| l.split_whitespace().nth(2) == Some("0"))
         })
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TOOLS;
+    use std::path::Path;
+
+    #[test]
+    fn setup_installs_every_tool_the_benchmarks_run() {
+        for tool in crate::bench_boot::BASELINE_TOOLS {
+            assert!(
+                TOOLS.iter().any(|(cmd, _)| *cmd == tool),
+                "`cargo xtask bench boot` needs {tool}, which setup does not install"
+            );
+        }
+    }
+
+    #[test]
+    fn no_cargo_alias_of_this_repository_shadows_one_of_its_subcommands() {
+        // Cargo warns (and will refuse) when an alias has the name of an installed
+        // `cargo-NAME`: `cargo cast` inside the repository must not be an alias.
+        let ws = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let config = std::fs::read_to_string(ws.join(".cargo/config.toml")).unwrap();
+        let mut in_alias = false;
+        for line in config.lines().map(str::trim) {
+            if line.starts_with('[') {
+                in_alias = line == "[alias]";
+            } else if let (true, Some((name, _))) = (in_alias, line.split_once('=')) {
+                let subcommand = format!("cargo-{}", name.trim());
+                assert!(
+                    !ws.join(&subcommand).join("Cargo.toml").exists(),
+                    "the alias `{}` shadows the workspace's own `{subcommand}`",
+                    name.trim()
+                );
+            }
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! The runner's own options in a casted executable: `--cast-help`, `--cast-version`
 //! and `--cast-info` (the baked configuration and the payload's digests).
 
-use super::CastedError;
+use super::locate::Located;
 use cast_core::settings::{Key, VmSettings};
 use cast_payload::{PartKind, Payload};
 use std::fmt::Write;
@@ -43,20 +43,18 @@ executable, 127 command not found."
 }
 
 /// `--cast-version`.
-pub fn version(program: &str, bytes: &[u8]) -> Result<i32, CastedError> {
-    let payload = Payload::parse(bytes)?;
+pub fn version(program: &str, payload: &Payload<'_>) -> i32 {
     println!(
         "{program}: cargo-cast runtime {}, payload format {}, built by {}",
         env!("CARGO_PKG_VERSION"),
         payload.manifest.format,
         payload.manifest.builder
     );
-    Ok(0)
+    0
 }
 
-/// `--cast-info`: parses (does not hash) the payload and prints what it carries.
-pub fn info(program: &str, bytes: &[u8]) -> Result<i32, CastedError> {
-    let payload = Payload::parse(bytes)?;
+/// `--cast-info`: what the payload carries (parsed, not hashed) and where it is.
+pub fn info(program: &str, payload: &Payload<'_>, located: &Located) -> i32 {
     let m = &payload.manifest;
     let mut s = String::new();
     let _ = writeln!(s, "name: {}", m.vm.name);
@@ -65,14 +63,13 @@ pub fn info(program: &str, bytes: &[u8]) -> Result<i32, CastedError> {
     let _ = writeln!(s, "builder: {}", m.builder);
     let _ = writeln!(s, "payload format: {}", m.format);
     let _ = writeln!(s, "payload digest: sha256:{}", payload.digest_hex());
-    let _ = writeln!(s, "payload size: {}", payload.bytes().len());
-    if let Ok((path, offset)) = super::locate::locate(bytes, 0).map(|l| (l.path, l.offset)) {
-        let _ = writeln!(
-            s,
-            "executable: {} (payload at offset {offset})",
-            path.display()
-        );
-    }
+    let _ = writeln!(s, "payload size: {}", payload.len());
+    let _ = writeln!(
+        s,
+        "executable: {} (payload at offset {})",
+        located.path.display(),
+        located.offset
+    );
     let _ = writeln!(
         s,
         "kernel release: {}",
@@ -123,5 +120,5 @@ pub fn info(program: &str, bytes: &[u8]) -> Result<i32, CastedError> {
         let _ = writeln!(s, "vm {key}: {} ({from})", d.show(key));
     }
     print!("{s}");
-    Ok(0)
+    0
 }
