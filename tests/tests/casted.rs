@@ -56,38 +56,44 @@ fn it_runs_the_entrypoint_with_cmd_and_returns_the_exit_code() {
 
 #[test]
 fn cast_variables_override_the_baked_defaults() {
+    // The fixture bakes 1 vCPU, 256M and a 150 s timeout; the variables take the
+    // same forms as the manifest (1.5G, 5m), which run time once refused.
     let cache = cache();
-    let mem = |out: &cast_tests::Output| -> u64 {
-        let text = out.stdout_text();
-        text.rsplit("mem:").next().unwrap().trim().parse().unwrap()
-    };
-    let baked = run(&[], &[], cache.path());
-    assert_eq!(baked.code, 0, "stderr: {}", baked.stderr);
-    assert!(baked.stdout_text().contains("cpus:1 "));
     let out = run(
         &[],
-        &[("CAST_CPUS", "2"), ("CAST_MEMORY", "512M")],
+        &[
+            ("CAST_CPUS", "2"),
+            ("CAST_MEMORY", "1.5G"),
+            ("CAST_TIMEOUT", "5m"),
+        ],
         cache.path(),
     );
     assert_eq!(out.code, 0, "stderr: {}", out.stderr);
-    assert!(
-        out.stdout_text().contains("cpus:2 "),
-        "{}",
-        out.stdout_text()
-    );
-    assert!(
-        mem(&out) > mem(&baked) + 200_000,
-        "{} vs {}",
-        mem(&out),
-        mem(&baked)
-    );
-    let out = run(&[], &[("CAST_CPUS", "lots")], cache.path());
-    assert_eq!(out.code, 125);
-    assert!(
-        out.stderr.starts_with("hello-tool: CAST_CPUS=\"lots\""),
-        "{}",
-        out.stderr
-    );
+    let text = out.stdout_text();
+    assert!(text.contains("cpus:2 "), "{text}");
+    // MemTotal (kB) is the guest's memory less what the kernel keeps: between
+    // 1.25 GiB and 1.5 GiB for 1.5G, where the baked 256M gives under 256 MiB.
+    let mem: u64 = text.rsplit("mem:").next().unwrap().trim().parse().unwrap();
+    assert!((1_310_720..1_572_864).contains(&mem), "MemTotal {mem} kB");
+    // Bad values are refused before anything boots, naming the variable and range.
+    for (var, value, says) in [
+        (
+            "CAST_CPUS",
+            "lots",
+            "not a whole number; expected a number of vCPUs from 1 to",
+        ),
+        ("CAST_MEMORY", "32M", "below the minimum"),
+        ("CAST_TIMEOUT", "soon", "not a duration"),
+    ] {
+        let out = run(&[], &[(var, value)], cache.path());
+        assert_eq!(out.code, 125, "{var}={value}: {}", out.stderr);
+        assert!(
+            out.stderr
+                .starts_with(&format!("hello-tool: {var}=\"{value}\": {says}")),
+            "{}",
+            out.stderr
+        );
+    }
 }
 
 #[test]

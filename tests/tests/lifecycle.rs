@@ -221,32 +221,62 @@ fn missing_qemu_is_125_and_says_what_to_install() {
 
 #[test]
 fn bad_settings_are_125_and_name_the_variable() {
-    let out = Run::new(busybox_rootfs(RootFs::Erofs))
-        .env("CAST_MEMORY", "lots")
-        .command(&["true"])
-        .output();
-    assert_eq!(out.code, 125);
-    assert!(
-        out.stderr.contains("CAST_MEMORY=\"lots\""),
-        "{}",
-        out.stderr
-    );
+    // Refused before anything boots: unreadable, too little memory to boot, more
+    // vCPUs than a microVM boots with.
+    let (_dir, image) = own_rootfs();
+    for (var, value, says) in [
+        ("CAST_MEMORY", "lots", "not a size"),
+        ("CAST_MEMORY", "64M", "below the minimum"),
+        ("CAST_CPUS", "255", "above the maximum"),
+    ] {
+        let out = Run::new(&image).env(var, value).command(&["true"]).output();
+        assert_eq!(out.code, 125, "{var}={value}: {}", out.stderr);
+        assert!(
+            out.stderr
+                .starts_with(&format!("cargo-cast: {var}=\"{value}\": {says}")),
+            "{}",
+            out.stderr
+        );
+        assert!(qemu_processes_mentioning(&image.display().to_string()).is_empty());
+    }
 }
 
 #[test]
 fn a_guest_kernel_panic_is_125_with_the_panic_reason() {
     // Too little memory for the kernel and its modules: the guest kernel panics.
+    // Every user-facing source refuses such a value up front (see above), so the
+    // runtime library is driven directly, in this process.
     let (_dir, image) = own_rootfs();
-    let out = Run::new(&image)
-        .env("CAST_MEMORY", "64M")
-        .command(&["true"])
-        .output();
-    assert_eq!(out.code, 125, "stderr: {}", out.stderr);
+    let bundle = cast_kernel::KernelBundle::locate(None).expect("a kernel bundle");
+    let size = std::fs::metadata(&image).unwrap().len();
+    let err = cast_runner::run(cast_runner::RunRequest {
+        program: "panic-test".into(),
+        kernel: cast_runner::KernelImage::File(bundle.kernel_path()),
+        initrd: cast_runner::initrd::build(&bundle).unwrap().into(),
+        root: cast_runner::DiskSlice {
+            path: image.clone(),
+            offset: 0,
+            size,
+        },
+        pass_fds: Vec::new(),
+        spec: cast_proto::StartSpec {
+            argv: vec!["true".into()],
+            hostname: "cast".into(),
+            ..Default::default()
+        },
+        settings: cast_core::VmSettings {
+            memory_mib: 64,
+            tty: Some(false),
+            interactive: false,
+            ..Default::default()
+        },
+    })
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 125);
     assert!(
-        out.stderr
-            .starts_with("cargo-cast: the guest kernel panicked: Kernel panic - not syncing"),
-        "{}",
-        out.stderr
+        err.to_string()
+            .starts_with("the guest kernel panicked: Kernel panic - not syncing"),
+        "{err}"
     );
     assert_no_qemu_left(&image);
 }

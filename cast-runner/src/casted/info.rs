@@ -2,13 +2,16 @@
 //! and `--cast-info` (the baked configuration and the payload's digests).
 
 use super::locate::Located;
-use cast_core::settings::{Key, VmSettings};
+use cast_core::settings::{parse::format_mib, Key, VmSettings, MAX_CPUS, MIN_MEMORY_MIB};
 use cast_payload::{PartKind, Payload};
 use std::fmt::Write;
 
-const VARIABLES: &str = "\
-  CAST_CPUS          vCPUs (1 to 64)
-  CAST_MEMORY        guest memory: 512M, 1.5G, 768MiB or MiB (128M to 1T)
+/// The run-time variables, the ranges from the settings model.
+fn variables() -> String {
+    format!(
+        "\
+  CAST_CPUS          vCPUs (1 to {MAX_CPUS})
+  CAST_MEMORY        guest memory: 512M, 1.5G, 768MiB or MiB (at least {})
   CAST_TIMEOUT       stop the VM after this long (exit 124): 30, 1.5s, 5m; 0: no limit
   CAST_BOOT_TIMEOUT  give up if the guest is not up after this long (default 30s)
   CAST_TTY           1/0: force terminal mode on or off (default: auto)
@@ -16,7 +19,10 @@ const VARIABLES: &str = "\
   CAST_ACCEL         kvm, hvf or tcg (default: the best usable)
   CAST_QEMU          QEMU binary (default: qemu-system-<arch> on PATH)
   CAST_DEBUG         1: kernel messages and init timings on stderr
-  CAST_CACHE_DIR     cache root (default: ~/.cache/cast)";
+  CAST_CACHE_DIR     cache root (default: ~/.cache/cast)",
+        format_mib(MIN_MEMORY_MIB.into())
+    )
+}
 
 /// `--cast-help`.
 pub fn help(program: &str) -> i32 {
@@ -34,10 +40,11 @@ Runner options (only as the sole argument):
   --cast-info     the baked run configuration, VM defaults and payload digests
 
 Environment (overrides the defaults baked into this executable):
-{VARIABLES}
+{}
 
 Exit status: the process's; 125 runtime failure, 124 CAST_TIMEOUT, 126 command not
-executable, 127 command not found."
+executable, 127 command not found.",
+        variables()
     );
     0
 }
