@@ -23,6 +23,9 @@ pub mod settings;
 pub mod tty;
 pub mod vm;
 
+#[cfg(test)]
+mod session_tests;
+
 pub use error::{RunError, EXIT_RUNTIME_FAILURE, EXIT_TIMEOUT};
 pub use session::{run, RunRequest};
 pub use settings::VmSettings;
