@@ -4,7 +4,6 @@
 //! one process in it through the guest init, streams stdio, forwards signals, and
 //! returns the process's exit code, leaving nothing behind.
 //!
-//! - [`settings`]: `CAST_*` variables → [`VmSettings`].
 //! - [`vm`]: the engine trait and the QEMU engine; accelerator choice.
 //! - [`initrd`]: guest init + modules → in-memory initrd.
 //! - [`channel`]: socket pairs and stdio pumps (host side of `cast-proto`).
@@ -19,7 +18,6 @@ pub mod channel;
 pub mod error;
 pub mod initrd;
 pub mod session;
-pub mod settings;
 pub mod tty;
 pub mod vm;
 
@@ -28,5 +26,4 @@ mod session_tests;
 
 pub use error::{RunError, EXIT_RUNTIME_FAILURE, EXIT_TIMEOUT};
 pub use session::{run, RunRequest};
-pub use settings::VmSettings;
 pub use vm::{DiskSlice, KernelImage};

@@ -5,9 +5,9 @@
 
 use crate::error::RunError;
 use crate::session::{run_on, HostIo, RunRequest, SignalSource};
-use crate::settings::VmSettings;
 use crate::vm::fake::{FakeEngine, Guest};
 use crate::vm::{DiskSlice, KernelImage};
+use cast_core::VmSettings;
 use cast_proto::{ExitStatus, FrameError, GuestMsg, HostMsg, StartSpec, MAX_FRAME};
 use std::fs::File;
 use std::io::{Read, Seek, Write};

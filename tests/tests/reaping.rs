@@ -5,7 +5,8 @@
 //! One test in its own binary: it reads this process's children from /proc, which any
 //! other test running alongside would disturb.
 
-use cast_runner::{DiskSlice, KernelImage, RunRequest, VmSettings};
+use cast_core::VmSettings;
+use cast_runner::{DiskSlice, KernelImage, RunRequest};
 use cast_tests::{busybox_rootfs, RootFs, Run};
 
 /// Every child of this process (all threads), zombies included.
