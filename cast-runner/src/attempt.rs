@@ -5,7 +5,7 @@
 
 use crate::channel::{self, ConsoleTail, ControlWriter, Progress};
 use crate::error::RunError;
-use crate::vm::{qemu::Qemu, Accel, Backend, DiskSlice, KernelImage, Vm, VmSpec};
+use crate::vm::{Accel, Backend, DiskSlice, KernelImage, Vm, VmSpec};
 use cast_core::VmSettings;
 use cast_proto::{read_frame, FrameError, GuestMsg, HostMsg};
 use std::borrow::Cow;
@@ -59,9 +59,19 @@ pub(crate) struct Attempt {
     pub started: Instant,
 }
 
+impl Attempt {
+    /// Stops the VM and reaps it: a run leaves no process behind, not even a zombie
+    /// (under a parent that does not reap, such as a container without an init, they
+    /// would pile up).
+    pub(crate) fn stop(&self) {
+        self.vm.kill();
+        let _ = self.vm.wait();
+    }
+}
+
 /// Starts attempts with the same engine, kernel, initrd and root.
 pub(crate) struct Launcher<'a> {
-    pub backend: Qemu,
+    pub backend: &'a dyn Backend,
     pub accel: Accel,
     pub kernel: KernelImage,
     pub initrd: Cow<'static, [u8]>,
@@ -69,6 +79,9 @@ pub(crate) struct Launcher<'a> {
     /// Fds every attempt's VM inherits (see [`VmSpec::pass_fds`]); open for the run.
     pub pass_fds: Vec<OwnedFd>,
     pub settings: &'a VmSettings,
+    /// Where the process's stdout and stderr go.
+    pub stdout: &'a File,
+    pub stderr: &'a File,
     pub events: Sender<Event>,
 }
 
@@ -122,10 +135,11 @@ impl Launcher<'_> {
             }
         });
         let broken = control.clone();
-        let stdout = channel::pump_output(host.stdout, dup_stdio(1)?, move || {
+        let sink = |file: &File| file.try_clone().map_err(prepare("the host's stdio"));
+        let stdout = channel::pump_output(host.stdout, sink(self.stdout)?, move || {
             let _ = broken.send(&HostMsg::CloseStdout);
         });
-        let stderr = channel::pump_output(host.stderr, dup_stdio(2)?, || {});
+        let stderr = channel::pump_output(host.stderr, sink(self.stderr)?, || {});
         Ok(Attempt {
             id,
             vm,

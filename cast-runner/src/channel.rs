@@ -203,37 +203,62 @@ pub fn pump_stdin(
 /// Keeps the last bytes the guest printed on its serial console (kernel messages),
 /// echoing them to stderr when debugging, for error reports.
 #[derive(Debug, Clone, Default)]
-pub struct ConsoleTail(Arc<Mutex<Vec<u8>>>);
+pub struct ConsoleTail(Arc<Console>);
+
+/// What a [`ConsoleTail`] shares with its reader thread.
+#[derive(Debug, Default)]
+struct Console {
+    /// The last bytes, and whether the console has closed.
+    state: Mutex<(Vec<u8>, bool)>,
+    closed: Condvar,
+}
 
 impl ConsoleTail {
     const KEEP: usize = 16 * 1024;
+    /// How long [`ConsoleTail::text`] waits for a console that has not closed.
+    const SETTLE: Duration = Duration::from_secs(2);
 
     /// Starts collecting from the console socket.
     pub fn collect(mut console: UnixStream, echo: bool) -> Self {
         let tail = ConsoleTail::default();
-        let t = tail.clone();
+        let shared = tail.0.clone();
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n @ 1..) = console.read(&mut buf) {
                 if echo {
                     let _ = std::io::stderr().write_all(&buf[..n]);
                 }
-                let mut all = t.0.lock().unwrap_or_else(|e| e.into_inner());
-                all.extend_from_slice(&buf[..n]);
-                if all.len() > 2 * Self::KEEP {
-                    let cut = all.len() - Self::KEEP;
-                    all.drain(..cut);
+                let mut s = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+                s.0.extend_from_slice(&buf[..n]);
+                if s.0.len() > 2 * Self::KEEP {
+                    let cut = s.0.len() - Self::KEEP;
+                    s.0.drain(..cut);
                 }
             }
+            shared.state.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
+            shared.closed.notify_all();
         });
         tail
     }
 
-    /// The last lines, waiting briefly for the console to catch up.
+    /// The last lines. Called once the VM has ended (or been killed): waits until the
+    /// console has closed, so its last words are in, at most [`Self::SETTLE`].
     pub fn text(&self) -> String {
-        std::thread::sleep(Duration::from_millis(20));
-        let all = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let start = all.len().saturating_sub(Self::KEEP);
-        String::from_utf8_lossy(&all[start..]).into_owned()
+        let deadline = Instant::now() + Self::SETTLE;
+        let mut s = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+        while !s.1 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            s = self
+                .0
+                .closed
+                .wait_timeout(s, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        let start = s.0.len().saturating_sub(Self::KEEP);
+        String::from_utf8_lossy(&s.0[start..]).into_owned()
     }
 }

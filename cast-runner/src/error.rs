@@ -73,6 +73,9 @@ pub enum RunError {
         /// Host version.
         host: u32,
     },
+    /// The guest sent a valid message at a point where the protocol does not allow it.
+    #[error("the guest broke the channel protocol: {0}")]
+    OutOfOrder(&'static str),
     /// The guest sent something that is not a valid message.
     #[error("the guest sent an invalid control message")]
     Frame(#[from] FrameError),

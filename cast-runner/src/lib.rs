@@ -21,6 +21,9 @@ pub mod session;
 pub mod tty;
 pub mod vm;
 
+#[cfg(test)]
+mod session_tests;
+
 pub use error::{RunError, EXIT_RUNTIME_FAILURE, EXIT_TIMEOUT};
 pub use session::{run, RunRequest};
 pub use vm::{DiskSlice, KernelImage};

@@ -4,17 +4,31 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+/// The workspace directory.
+pub fn workspace() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+}
+
+/// The workspace's target directory (`CARGO_TARGET_DIR`, else `target/`).
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"))
+}
+
+/// The target directory every end-to-end build shares (`<target>/e2e`), so
+/// dependencies compile once and rebuilds are incremental.
+pub fn e2e_target() -> PathBuf {
+    target_dir().join("e2e")
+}
+
 /// The workspace's `cargo-cast` binary, built once per test process.
 pub fn cargo_cast() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .unwrap()
-            .to_owned();
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let status = Command::new(cargo)
-            .current_dir(&workspace)
+            .current_dir(workspace())
             .args([
                 "build",
                 "--quiet",
@@ -26,10 +40,7 @@ pub fn cargo_cast() -> &'static Path {
             .status()
             .expect("running cargo build for cargo-cast");
         assert!(status.success(), "building cargo-cast failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| workspace.join("target"));
-        target.join("debug").join("cargo-cast")
+        target_dir().join("debug").join("cargo-cast")
     })
 }
 

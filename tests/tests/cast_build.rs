@@ -11,9 +11,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use cast_tests::casting::{build_env, build_output, cargo_cast_cmd, without_cast_env, BUILD_BOUND};
+use cast_tests::casting::{build_env, build_output, cargo_cast_cmd, BUILD_BOUND};
 use cast_tests::images::push_busybox;
 use cast_tests::proc::output_of;
+use cast_tests::proc::without_cast_env;
 use cast_tests::registry::Registry;
 use cast_tests::Output;
 
@@ -271,7 +272,7 @@ fn per_binary_tables_cast_each_binary() {
         "{}",
         out.stderr
     );
-    let bin = cast_tests::casting::e2e_target().join("debug");
+    let bin = cast_tests::fixtures::e2e_target().join("debug");
     let r = run_tool(&bin.join("two"), &cache, &["x"]);
     assert_eq!(
         (r.code, r.stdout_text()),

@@ -1,9 +1,13 @@
 //! The VM engine behind a small trait, chosen at run time.
 //!
 //! Only QEMU exists today ([`qemu`]); a native KVM or Virtualization.framework engine
-//! would implement [`Backend`] too, and nothing above this module would change.
+//! would implement [`Backend`] too, and nothing above this module would change. The
+//! session takes the engine as a `&dyn Backend`; the unit tests give it a fake one
+//! (`fake`, scripted guests speaking `cast-proto` over the same socket pairs).
 
 mod accel;
+#[cfg(test)]
+pub(crate) mod fake;
 pub mod qemu;
 
 pub use accel::{choose as choose_accel, Accel, AccelError};
