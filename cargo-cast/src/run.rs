@@ -5,6 +5,7 @@
 
 use cast_kernel::KernelBundle;
 use cast_proto::StartSpec;
+use cast_runner::settings::SettingError;
 use cast_runner::{DiskSlice, KernelImage, RunError, RunRequest, VmSettings};
 use std::path::PathBuf;
 
@@ -17,9 +18,11 @@ const PROGRAM: &str = "cargo-cast";
   cargo cast run --rootfs rootfs.erofs -- /bin/sh -c 'echo hello'
   echo data | cargo cast run --rootfs rootfs.erofs -e LANG=C -w /tmp -u nobody -- cat
   CAST_MEMORY=1G CAST_TIMEOUT=30 cargo cast run --rootfs rootfs.erofs -- /bin/sh
+  cargo cast run -p 8080:80 --rootfs rootfs.erofs -- httpd -f -p 80
 
 Environment: CAST_KERNEL, CAST_QEMU, CAST_ACCEL (kvm|hvf|tcg), CAST_CPUS (2),
-CAST_MEMORY (512M), CAST_TIMEOUT (seconds), CAST_TTY (0|1), CAST_DEBUG (1).
+CAST_MEMORY (512M), CAST_TIMEOUT (seconds), CAST_TTY (0|1), CAST_DEBUG (1),
+CAST_NETWORK (1|0), CAST_NO_NETWORK (1), CAST_PUBLISH (8080:80,5353:53/udp).
 Exit status: the command's; 125 runtime failure, 124 timeout, 126/127 cannot run.")]
 pub struct RunArgs {
     /// A directory with a Containerfile: build it (cached) and run its entrypoint;
@@ -48,6 +51,13 @@ pub struct RunArgs {
     /// Hostname of the VM.
     #[arg(long, default_value = "cast")]
     pub(crate) hostname: String,
+    /// Publish a guest port on the host: [ip:]host:guest[/tcp|udp]; ranges as
+    /// 8000-8010:8000-8010. The host side binds 127.0.0.1 unless an address is given.
+    #[arg(short = 'p', long = "publish", value_name = "[IP:]HOST:GUEST[/PROTO]")]
+    pub(crate) publish: Vec<String>,
+    /// No network: the guest has only `lo`.
+    #[arg(long)]
+    pub(crate) no_network: bool,
     /// The command and its arguments.
     #[arg(last = true, value_name = "CMD", required_unless_present = "dir")]
     pub(crate) command: Vec<String>,
@@ -70,7 +80,18 @@ fn try_run(mut args: RunArgs) -> Result<i32, RunError> {
     }
     // clap guarantees DIR or --rootfs; a directory has just set --rootfs.
     let rootfs = args.rootfs.clone().unwrap_or_default();
-    let settings = VmSettings::from_env()?;
+    let mut settings = VmSettings::from_env()?;
+    if args.no_network {
+        settings.network = false;
+    }
+    if !args.publish.is_empty() {
+        settings.publish = cast_core::publish::parse_all(args.publish.iter().map(String::as_str))
+            .map_err(|e| SettingError {
+            name: "--publish".into(),
+            value: e.value,
+            expected: cast_core::publish::GRAMMAR,
+        })?;
+    }
     let kernel = KernelBundle::locate(args.kernel.as_deref())?;
     let size = std::fs::metadata(&rootfs)
         .map_err(|e| RunError::RootImage {

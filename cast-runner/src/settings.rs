@@ -6,6 +6,7 @@
 //! ([`VmSettings::from_env_over`]): `CAST_*` variables override what was baked in.
 
 use crate::vm::Accel;
+use cast_core::publish::{self, PortMapping};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -39,6 +40,11 @@ pub struct VmSettings {
     pub debug: bool,
     /// Stream the host's stdin to the process; `false` gives it an empty stdin.
     pub interactive: bool,
+    /// Give the guest a network card behind a NAT (`CAST_NETWORK`, `CAST_NO_NETWORK`);
+    /// off, it has only `lo`.
+    pub network: bool,
+    /// Host ports forwarded into the guest (`CAST_PUBLISH`).
+    pub publish: Vec<PortMapping>,
 }
 
 impl Default for VmSettings {
@@ -53,6 +59,8 @@ impl Default for VmSettings {
             tty: None,
             debug: false,
             interactive: true,
+            network: true,
+            publish: Vec::new(),
         }
     }
 }
@@ -121,6 +129,16 @@ impl VmSettings {
         }
         if let Some(v) = get("CAST_DEBUG") {
             s.debug = parse_bool("CAST_DEBUG", &v)?;
+        }
+        if let Some(v) = get("CAST_NETWORK") {
+            s.network = parse_bool("CAST_NETWORK", &v)?;
+        }
+        if let Some(v) = get("CAST_NO_NETWORK") {
+            s.network = !parse_bool("CAST_NO_NETWORK", &v)?;
+        }
+        if let Some(v) = get("CAST_PUBLISH") {
+            s.publish = publish::parse_all([v.as_str()])
+                .map_err(|e| bad("CAST_PUBLISH", &e.value, publish::GRAMMAR))?;
         }
         Ok(s)
     }

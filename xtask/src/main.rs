@@ -89,14 +89,34 @@ fn main() -> Result<()> {
 
 /// Prepares the kernel bundle from `source` (default: Debian's cloud kernel) at `out`
 /// (default: the runtime's default location).
+/// A bundle made from a Debian package (whose drivers are modules) that lacks one
+/// of the modules the guest now needs, e.g. `virtio_net`, added after it was made.
+fn lacks_guest_modules(dir: &std::path::Path) -> bool {
+    let Ok(bundle) = cast_kernel::KernelBundle::open(dir) else {
+        return false;
+    };
+    bundle.manifest.source.starts_with("debian")
+        && !bundle
+            .manifest
+            .modules
+            .iter()
+            .any(|m| m.ends_with("/virtio_net.ko"))
+}
+
 fn kernel(source: Option<&str>, out: Option<PathBuf>, if_missing: bool) -> Result<()> {
     let out = match out {
         Some(out) => out,
         None => default_bundle_dir().context("no cache directory (HOME unset?)")?,
     };
     if if_missing && out.join("bundle.json").exists() {
-        eprintln!("kernel bundle already at {}", out.display());
-        return Ok(());
+        if !lacks_guest_modules(&out) {
+            eprintln!("kernel bundle already at {}", out.display());
+            return Ok(());
+        }
+        eprintln!(
+            "kernel bundle at {} predates the guest's network driver; preparing it again",
+            out.display()
+        );
     }
     let source: KernelSource = source.unwrap_or("debian").parse()?;
     let bundle = cast_kernel::prepare(&source, &out)
