@@ -10,6 +10,7 @@ pub mod casted;
 pub mod casting;
 pub mod fixtures;
 pub mod images;
+pub mod net;
 pub mod proc;
 pub mod push;
 pub mod registry;
