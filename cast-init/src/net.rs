@@ -95,14 +95,11 @@ pub fn hosts_file(hostname: &str, spec: Option<&NetworkSpec>) -> String {
     hosts
 }
 
-/// Writes `/etc/resolv.conf` (best effort, like the hosts file: an image without
-/// `/etc` gets none).
+/// Writes `/etc/resolv.conf` (best effort, like the hosts file, which made `/etc`).
 pub fn write_resolv_conf(spec: &NetworkSpec) {
-    if Path::new("/etc").is_dir() {
-        // The image's file may be a symlink (systemd-resolved): replace it.
-        let _ = std::fs::remove_file("/etc/resolv.conf");
-        let _ = std::fs::write("/etc/resolv.conf", format!("nameserver {}\n", spec.dns));
-    }
+    // The image's file may be a symlink (systemd-resolved): replace it.
+    let _ = std::fs::remove_file("/etc/resolv.conf");
+    let _ = std::fs::write("/etc/resolv.conf", format!("nameserver {}\n", spec.dns));
 }
 
 /// Waits until the driver has made `eth0`.

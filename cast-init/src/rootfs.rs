@@ -160,13 +160,12 @@ fn mount_api_filesystems() -> io::Result<()> {
     Ok(())
 }
 
-/// /etc/hostname and /etc/hosts as Docker provides them (best effort: an image
-/// without /etc gets none).
+/// /etc/hostname and /etc/hosts as Docker provides them, in every image (an image
+/// without /etc gets one in the overlay; best effort: a file in the way stays).
 fn write_host_files(hostname: &str, hosts: &str) {
-    if Path::new("/etc").is_dir() {
-        let _ = std::fs::write("/etc/hostname", format!("{hostname}\n"));
-        let _ = std::fs::write("/etc/hosts", hosts);
-    }
+    let _ = std::fs::create_dir_all("/etc");
+    let _ = std::fs::write("/etc/hostname", format!("{hostname}\n"));
+    let _ = std::fs::write("/etc/hosts", hosts);
 }
 
 #[cfg(test)]
