@@ -3,10 +3,11 @@
 //! DIR [-- ARGS...]` first builds DIR's Containerfile into a root image (through the
 //! build cache, see [`crate::run_dir`]) and runs its entrypoint the same way.
 
+use cast_core::settings::{Key, Raw};
+use cast_core::settings::{Origin, VmSettings, VmUpdate};
 use cast_kernel::KernelBundle;
 use cast_proto::StartSpec;
-use cast_runner::settings::SettingError;
-use cast_runner::{DiskSlice, KernelImage, RunError, RunRequest, VmSettings};
+use cast_runner::{DiskSlice, KernelImage, RunError, RunRequest};
 use std::path::PathBuf;
 
 const PROGRAM: &str = "cargo-cast";
@@ -17,12 +18,13 @@ const PROGRAM: &str = "cargo-cast";
   cargo cast run ./image -- --help          # build ./image/Containerfile, run it
   cargo cast run --rootfs rootfs.erofs -- /bin/sh -c 'echo hello'
   echo data | cargo cast run --rootfs rootfs.erofs -e LANG=C -w /tmp -u nobody -- cat
-  CAST_MEMORY=1G CAST_TIMEOUT=30 cargo cast run --rootfs rootfs.erofs -- /bin/sh
+  CAST_MEMORY=1.5G CAST_TIMEOUT=5m cargo cast run --rootfs rootfs.erofs -- /bin/sh
   cargo cast run -p 8080:80 --rootfs rootfs.erofs -- httpd -f -p 80
 
 Environment: CAST_KERNEL, CAST_QEMU, CAST_ACCEL (kvm|hvf|tcg), CAST_CPUS (2),
-CAST_MEMORY (512M), CAST_TIMEOUT (seconds), CAST_TTY (0|1), CAST_DEBUG (1),
-CAST_NETWORK (1|0), CAST_NO_NETWORK (1), CAST_PUBLISH (8080:80,5353:53/udp).
+CAST_MEMORY (512M), CAST_TIMEOUT (30, 1.5s, 5m), CAST_BOOT_TIMEOUT (30s),
+CAST_TTY (0|1), CAST_INTERACTIVE (0|1), CAST_DEBUG (1), CAST_NETWORK (1|0),
+CAST_NO_NETWORK (1), CAST_PUBLISH (8080:80,127.0.0.1:5353:53/udp).
 Exit status: the command's; 125 runtime failure, 124 timeout, 126/127 cannot run.")]
 pub struct RunArgs {
     /// A directory with a Containerfile: build it (cached) and run its entrypoint;
@@ -80,18 +82,19 @@ fn try_run(mut args: RunArgs) -> Result<i32, RunError> {
     }
     // clap guarantees DIR or --rootfs; a directory has just set --rootfs.
     let rootfs = args.rootfs.clone().unwrap_or_default();
-    let mut settings = VmSettings::from_env()?;
+    let env = VmUpdate::from_env(|k| std::env::var(k).ok(), &Origin::Env)?;
+    let mut flags = VmUpdate::default();
     if args.no_network {
-        settings.network = false;
+        flags.set(Key::Network, Raw::Bool(false), &Origin::Flag)?;
     }
     if !args.publish.is_empty() {
-        settings.publish = cast_core::publish::parse_all(args.publish.iter().map(String::as_str))
-            .map_err(|e| SettingError {
-            name: "--publish".into(),
-            value: e.value,
-            expected: cast_core::publish::GRAMMAR,
-        })?;
+        flags.set(
+            Key::Publish,
+            Raw::Text(&args.publish.join(",")),
+            &Origin::Flag,
+        )?;
     }
+    let settings = VmSettings::resolve([&env, &flags]);
     let kernel = KernelBundle::locate(args.kernel.as_deref())?;
     let size = std::fs::metadata(&rootfs)
         .map_err(|e| RunError::RootImage {

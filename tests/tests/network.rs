@@ -164,7 +164,11 @@ fn ports_that_cannot_be_published_fail_before_a_vm_starts() {
 
     let out = run(&["-p", "80"], &[]);
     assert_eq!(out.code, 125, "{}", out.stderr);
-    assert!(out.stderr.contains("--publish=\"80\""), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("--publish \"80\"") && out.stderr.contains("give the host port too"),
+        "{}",
+        out.stderr
+    );
 }
 
 /// The lines of `r` as they arrive.
