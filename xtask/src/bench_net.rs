@@ -10,7 +10,7 @@
 //! tmpfs, say `ready`, and wait for a line; the host downloads the blob through the
 //! published port (timed on the host), then sends the line.
 
-use crate::bench_boot::{median, timed};
+use crate::bench_boot::{busybox_rootfs, median, timed};
 use anyhow::{bail, Context, Result};
 use cast_core::publish::PortMapping;
 use cast_kernel::KernelBundle;
@@ -32,6 +32,9 @@ pub struct Args {
     /// MiB per transfer.
     #[arg(long, default_value_t = 64)]
     mib: usize,
+    /// Also run raw QEMU with passt (`-netdev stream`) instead of libslirp.
+    #[arg(long)]
+    passt: bool,
 }
 
 /// The modules the raw guest loads, in dependency order.
@@ -63,18 +66,31 @@ pub fn run(args: Args) -> Result<()> {
     let khz = host_tsc_khz().context("no `cpu MHz` in /proc/cpuinfo")?;
     let cast_script = script("host.cast.internal");
 
-    let mut nat = [Vec::new(), Vec::new()];
-    let mut published = [Vec::new(), Vec::new()];
+    let mut nat = [Vec::new(), Vec::new(), Vec::new()];
+    let mut published = [Vec::new(), Vec::new(), Vec::new()];
+    let variants = if args.passt { 3 } else { 2 };
     eprintln!(
         "network benchmark: {} interleaved runs per variant, {} MiB per transfer, TCG",
         args.runs, args.mib
     );
     for _ in 0..args.runs {
-        for variant in 0..2 {
+        for variant in 0..variants {
             let port = free_port()?;
             let mapping: PortMapping = format!("{port}:80").parse()?;
+            let mut _passt = None;
             let mut cmd = if variant == 0 {
-                raw_qemu(&kernel, &initrd, khz, mapping)
+                raw_qemu(
+                    &kernel,
+                    &initrd,
+                    khz,
+                    qemu_args(&Network {
+                        publish: vec![mapping],
+                    }),
+                )
+            } else if variant == 2 {
+                let (passt, netdev) = start_passt(work.path(), port)?;
+                _passt = Some(passt);
+                raw_qemu(&kernel, &initrd, khz, netdev)
             } else {
                 let mut cmd = Command::new(&runner);
                 cmd.args(["cast", "run", "-p", &mapping.to_string(), "--rootfs"])
@@ -118,6 +134,13 @@ pub fn run(args: Args) -> Result<()> {
             "{name:<44} {raw:>7.1} MiB/s {cast:>7.1} MiB/s {:>7.3}",
             cast / raw
         );
+        if args.passt {
+            let passt = rate(&mut v[2]);
+            println!(
+                "  raw QEMU with passt instead: {passt:.1} MiB/s ({:.3}x libslirp)",
+                passt / raw
+            );
+        }
     }
     let (on, off) = (median(&mut boots[0]), median(&mut boots[1]));
     println!(
@@ -168,7 +191,7 @@ fn transfer(cmd: &mut Command, server: &BlobServer, port: u16, bytes: usize) -> 
 }
 
 /// Raw QEMU with the options the runner uses for this mapping.
-fn raw_qemu(kernel: &KernelBundle, initrd: &Path, khz: u64, mapping: PortMapping) -> Command {
+fn raw_qemu(kernel: &KernelBundle, initrd: &Path, khz: u64, netdev: Vec<String>) -> Command {
     let mut cmd = Command::new("qemu-system-x86_64");
     cmd.args(["-nodefaults", "-no-user-config", "-display", "none"])
         .args(["-no-reboot", "-serial", "stdio", "-m", "512", "-smp", "2"])
@@ -190,10 +213,51 @@ fn raw_qemu(kernel: &KernelBundle, initrd: &Path, khz: u64, mapping: PortMapping
              i8042.noaux i8042.nokbd i8042.nopnp cryptomgr.notests random.trust_cpu=on \
              mitigations=off nokaslr audit=0 8250.nr_uarts=1 reboot=t rdinit=/init"
         ))
-        .args(qemu_args(&Network {
-            publish: vec![mapping],
-        }));
+        .args(netdev);
     cmd
+}
+
+/// passt on a socket in `dir`, giving the guest the NAT's addresses and forwarding
+/// 127.0.0.1:`port` to guest port 80; and QEMU's arguments to use it.
+fn start_passt(dir: &Path, port: u16) -> Result<(Killed, Vec<String>)> {
+    let socket = dir.join(format!("passt-{port}.sock"));
+    let passt = Killed(
+        Command::new("passt")
+            .args(["-f", "-1", "-q", "-s"])
+            .arg(&socket)
+            .args([
+                "-a",
+                "10.0.2.15",
+                "-n",
+                "24",
+                "-g",
+                "10.0.2.2",
+                "-m",
+                "1500",
+            ])
+            .args(["--dns-forward", "10.0.2.3", "-u", "none"])
+            .args(["-t", &format!("127.0.0.1/{port}:80")])
+            .stdin(Stdio::null())
+            .spawn()
+            .context("starting passt (apt-get install passt)")?,
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !socket.exists() {
+        if Instant::now() > deadline {
+            bail!("passt made no socket");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let netdev = vec![
+        "-netdev".into(),
+        format!(
+            "stream,id=net0,server=off,addr.type=unix,addr.path={}",
+            socket.display()
+        ),
+        "-device".into(),
+        "virtio-net-device,netdev=net0".into(),
+    ];
+    Ok((passt, netdev))
 }
 
 /// A cpio with static busybox, the network modules and a shell `/init`.
@@ -256,26 +320,6 @@ fn busybox_applets() -> Result<Vec<String>> {
         .filter(|a| *a != "busybox")
         .map(str::to_owned)
         .collect())
-}
-
-/// A root image with static busybox and every applet.
-fn busybox_rootfs(dir: &Path) -> Result<PathBuf> {
-    let bin = dir.join("tree/bin");
-    std::fs::create_dir_all(&bin)?;
-    std::fs::copy("/bin/busybox", bin.join("busybox"))?;
-    for applet in busybox_applets()? {
-        std::os::unix::fs::symlink("busybox", bin.join(applet))?;
-    }
-    let image = dir.join("rootfs.erofs");
-    let status = Command::new("mkfs.erofs")
-        .arg("--quiet")
-        .arg(&image)
-        .arg(dir.join("tree"))
-        .status()?;
-    if !status.success() {
-        bail!("mkfs.erofs failed");
-    }
-    Ok(image)
 }
 
 /// Serves `/blob` (zeros) on 127.0.0.1 and reports each download's time, from the
