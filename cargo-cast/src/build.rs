@@ -68,8 +68,9 @@ pub struct CastFlags {
     #[arg(long)]
     pub no_network: bool,
     /// Publish a guest port on the host: [ip:]host:guest[/tcp|udp], ranges as
-    /// 8000-8010:8000-8010; the host side binds 127.0.0.1 unless an address is given.
-    #[arg(short = 'p', long, value_name = "[IP:]HOST:GUEST[/PROTO]", value_parser = vm_flag(Key::Publish))]
+    /// 8000-8010:8000-8010; the host side binds 127.0.0.1 unless an address is given
+    /// (no `-p` here: that is Cargo's --package).
+    #[arg(long, value_name = "[IP:]HOST:GUEST[/PROTO]", value_parser = vm_flag(Key::Publish))]
     pub publish: Vec<String>,
     /// Stream stdin to the process (the default).
     #[arg(short, long)]

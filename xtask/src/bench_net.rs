@@ -32,9 +32,6 @@ pub struct Args {
     /// MiB per transfer.
     #[arg(long, default_value_t = 64)]
     mib: usize,
-    /// Also run raw QEMU with passt (`-netdev stream`) instead of libslirp.
-    #[arg(long)]
-    passt: bool,
 }
 
 /// The modules the raw guest loads, in dependency order.
@@ -66,18 +63,16 @@ pub fn run(args: Args) -> Result<()> {
     let khz = host_tsc_khz().context("no `cpu MHz` in /proc/cpuinfo")?;
     let cast_script = script("host.cast.internal");
 
-    let mut nat = [Vec::new(), Vec::new(), Vec::new()];
-    let mut published = [Vec::new(), Vec::new(), Vec::new()];
-    let variants = if args.passt { 3 } else { 2 };
+    let mut nat = [Vec::new(), Vec::new()];
+    let mut published = [Vec::new(), Vec::new()];
     eprintln!(
         "network benchmark: {} interleaved runs per variant, {} MiB per transfer, TCG",
         args.runs, args.mib
     );
     for _ in 0..args.runs {
-        for variant in 0..variants {
+        for variant in 0..2 {
             let port = free_port()?;
             let mapping: PortMapping = format!("{port}:80").parse()?;
-            let mut _passt = None;
             let mut cmd = if variant == 0 {
                 raw_qemu(
                     &kernel,
@@ -87,10 +82,6 @@ pub fn run(args: Args) -> Result<()> {
                         publish: vec![mapping],
                     }),
                 )
-            } else if variant == 2 {
-                let (passt, netdev) = start_passt(work.path(), port)?;
-                _passt = Some(passt);
-                raw_qemu(&kernel, &initrd, khz, netdev)
             } else {
                 let mut cmd = Command::new(&runner);
                 cmd.args(["cast", "run", "-p", &mapping.to_string(), "--rootfs"])
@@ -134,13 +125,6 @@ pub fn run(args: Args) -> Result<()> {
             "{name:<44} {raw:>7.1} MiB/s {cast:>7.1} MiB/s {:>7.3}",
             cast / raw
         );
-        if args.passt {
-            let passt = rate(&mut v[2]);
-            println!(
-                "  raw QEMU with passt instead: {passt:.1} MiB/s ({:.3}x libslirp)",
-                passt / raw
-            );
-        }
     }
     let (on, off) = (median(&mut boots[0]), median(&mut boots[1]));
     println!(
@@ -215,49 +199,6 @@ fn raw_qemu(kernel: &KernelBundle, initrd: &Path, khz: u64, netdev: Vec<String>)
         ))
         .args(netdev);
     cmd
-}
-
-/// passt on a socket in `dir`, giving the guest the NAT's addresses and forwarding
-/// 127.0.0.1:`port` to guest port 80; and QEMU's arguments to use it.
-fn start_passt(dir: &Path, port: u16) -> Result<(Killed, Vec<String>)> {
-    let socket = dir.join(format!("passt-{port}.sock"));
-    let passt = Killed(
-        Command::new("passt")
-            .args(["-f", "-1", "-q", "-s"])
-            .arg(&socket)
-            .args([
-                "-a",
-                "10.0.2.15",
-                "-n",
-                "24",
-                "-g",
-                "10.0.2.2",
-                "-m",
-                "1500",
-            ])
-            .args(["--dns-forward", "10.0.2.3", "-u", "none"])
-            .args(["-t", &format!("127.0.0.1/{port}:80")])
-            .stdin(Stdio::null())
-            .spawn()
-            .context("starting passt (apt-get install passt)")?,
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !socket.exists() {
-        if Instant::now() > deadline {
-            bail!("passt made no socket");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let netdev = vec![
-        "-netdev".into(),
-        format!(
-            "stream,id=net0,server=off,addr.type=unix,addr.path={}",
-            socket.display()
-        ),
-        "-device".into(),
-        "virtio-net-device,netdev=net0".into(),
-    ];
-    Ok((passt, netdev))
 }
 
 /// A cpio with static busybox, the network modules and a shell `/init`.
