@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::chmod::Chmod;
 use crate::diag::{Diagnostic, Location, Warning};
 use crate::runconfig::RunConfig;
 
@@ -131,8 +132,8 @@ pub struct CopyOp {
     pub dest: String,
     /// `--chown` value (`user[:group]`, names or ids).
     pub chown: Option<String>,
-    /// `--chmod` mode bits.
-    pub chmod: Option<u32>,
+    /// `--chmod`, octal or symbolic.
+    pub chmod: Option<Chmod>,
     /// `--exclude` patterns.
     pub exclude: Vec<String>,
     /// ADD `--checksum`: the SHA-256 (lowercase hex) every URL source must have.
