@@ -87,8 +87,8 @@ fn mnt(
 }
 
 /// Mounts the root image with its overlay, switches into it, and prepares the
-/// process's world (API filesystems, hostname).
-pub fn enter(hostname: &str) -> io::Result<()> {
+/// process's world (API filesystems, hostname, `hosts`: see [`crate::net::hosts_file`]).
+pub fn enter(hostname: &str, hosts: &str) -> io::Result<()> {
     let fs = wait_and_detect()?;
     mnt(
         ROOT_DEVICE,
@@ -130,7 +130,7 @@ pub fn enter(hostname: &str) -> io::Result<()> {
     chdir("/")?;
     mount_api_filesystems()?;
     sethostname(hostname)?;
-    write_host_files(hostname);
+    write_host_files(hostname, hosts);
     Ok(())
 }
 
@@ -185,16 +185,12 @@ fn mount_api_filesystems() -> io::Result<()> {
     Ok(())
 }
 
-/// /etc/hostname and /etc/hosts as Docker provides them (best effort: an image
-/// without /etc gets none).
-fn write_host_files(hostname: &str) {
-    if Path::new("/etc").is_dir() {
-        let _ = std::fs::write("/etc/hostname", format!("{hostname}\n"));
-        let hosts = format!(
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
-        );
-        let _ = std::fs::write("/etc/hosts", hosts);
-    }
+/// /etc/hostname and /etc/hosts as Docker provides them, in every image (an image
+/// without /etc gets one in the overlay; best effort: a file in the way stays).
+fn write_host_files(hostname: &str, hosts: &str) {
+    let _ = std::fs::create_dir_all("/etc");
+    let _ = std::fs::write("/etc/hostname", format!("{hostname}\n"));
+    let _ = std::fs::write("/etc/hosts", hosts);
 }
 
 #[cfg(test)]

@@ -8,13 +8,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The drivers a cast guest needs: the virtio-mmio transport, the root disk, the
-/// channel ports, the root filesystems and the overlay over them.
+/// channel ports, the root filesystems and the overlay over them, and the network
+/// card (`virtio_net`, which pulls in `failover` and `net_failover`).
 pub const GUEST_MODULES: &[&str] = &[
     "virtio_mmio",
     "virtio_blk",
     "virtio_console",
     "erofs",
     "overlay",
+    "virtio_net",
 ];
 
 /// The module set could not be resolved.

@@ -58,7 +58,32 @@ pub struct StartSpec {
     pub winsize: Option<WinSize>,
     /// Guest hostname.
     pub hostname: String,
+    /// How to configure `eth0`; `None` leaves the guest with only `lo`.
+    #[serde(default)]
+    pub network: Option<NetworkSpec>,
 }
+
+/// The guest's static network configuration (no DHCP): the values of the host-side
+/// NAT the runner started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkSpec {
+    /// The guest's address on `eth0`.
+    pub address: std::net::Ipv4Addr,
+    /// The prefix length of its subnet.
+    pub prefix_len: u8,
+    /// The default gateway.
+    pub gateway: std::net::Ipv4Addr,
+    /// The DNS server for `/etc/resolv.conf`.
+    pub dns: std::net::Ipv4Addr,
+    /// The address at which the host's own loopback services answer
+    /// (`host.cast.internal` in `/etc/hosts`).
+    pub host_loopback: std::net::Ipv4Addr,
+    /// `eth0`'s MTU.
+    pub mtu: u32,
+}
+
+/// The name under which the guest reaches the host's loopback services.
+pub const HOST_ALIAS: &str = "host.cast.internal";
 
 /// A terminal size in character cells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

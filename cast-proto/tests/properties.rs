@@ -59,6 +59,7 @@ fn host_msg() -> impl Strategy<Value = HostMsg> {
                     tty,
                     winsize,
                     hostname,
+                    ..Default::default()
                 }))
             }),
         any::<u64>().prop_map(|bytes| HostMsg::StdinEof { bytes }),

@@ -5,6 +5,7 @@
 
 use crate::channel::{self, ConsoleTail, ControlWriter, Progress};
 use crate::error::RunError;
+use crate::network::Network;
 use crate::vm::{Accel, Backend, DiskSlice, KernelImage, Vm, VmSpec};
 use cast_core::VmSettings;
 use cast_proto::{read_frame, FrameError, GuestMsg, HostMsg};
@@ -99,17 +100,23 @@ impl Launcher<'_> {
                     .try_clone()
                     .map_err(prepare("the kernel image"))?,
                 initrd: self.initrd.clone(),
-                cmdline: if settings.debug {
-                    "cast_debug=1".into()
-                } else {
-                    String::new()
-                },
+                cmdline: [
+                    settings.debug.then_some("cast_debug=1"),
+                    (!settings.network).then_some("cast_net=0"),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" "),
                 cpus: settings.cpus,
                 memory_mib: settings.memory_mib,
                 root: self.root.clone(),
                 pass_fds: self.pass_fds.iter().map(|fd| fd.as_fd()).collect(),
                 ports: guest.ports,
                 console: guest.console,
+                network: settings.network.then(|| Network {
+                    publish: settings.publish.clone(),
+                }),
                 accel: self.accel,
                 debug: settings.debug,
             })?,

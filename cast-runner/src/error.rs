@@ -43,6 +43,12 @@ pub enum RunError {
         #[source]
         source: io::Error,
     },
+    /// A published port cannot be bound on the host.
+    #[error(transparent)]
+    Port(#[from] crate::network::PortError),
+    /// Ports are published but the network is off.
+    #[error("ports are published ({0}) but networking is off: drop --no-network / CAST_NO_NETWORK / network = false, or the ports")]
+    PortsWithoutNetwork(String),
     /// The guest never came up.
     #[error("the VM did not boot within {waited:?}; run with CAST_DEBUG=1 to see the kernel's messages{console}")]
     BootTimeout {

@@ -6,6 +6,7 @@
 //!
 //! - [`vm`]: the engine trait and the QEMU engine; accelerator choice.
 //! - [`initrd`]: guest init + modules → in-memory initrd.
+//! - [`network`]: the guest's NAT and published ports (host side).
 //! - [`channel`]: socket pairs and stdio pumps (host side of `cast-proto`).
 //! - [`tty`]: raw mode and window size.
 //! - [`session`]: one run, wired together → exit code.
@@ -17,6 +18,7 @@ pub mod casted;
 pub mod channel;
 pub mod error;
 pub mod initrd;
+pub mod network;
 pub mod session;
 pub mod tty;
 pub mod vm;

@@ -2,7 +2,8 @@
 //! signals and timeouts together.
 //!
 //! 1. Validate the root image; find QEMU ([`run`]); the rest runs on any [`Backend`]
-//!    ([`run_on`]): pick TTY mode and the accelerator.
+//!    ([`run_on`]): pick TTY mode and the accelerator; check that every published
+//!    host port can be bound.
 //! 2. Catch signals; start the VM (`attempt::Attempt`).
 //! 3. On the guest's Hello: send the [`StartSpec`], enter raw mode (TTY), pump stdin.
 //!    A guest that does not say Hello within `CAST_BOOT_TIMEOUT` is stopped and
@@ -19,6 +20,7 @@
 use crate::attempt::{dup_stdio, Attempt, Event, Launcher};
 use crate::channel;
 use crate::error::RunError;
+use crate::network;
 use crate::tty::{self, RawMode};
 use crate::vm::{choose_accel, qemu::Qemu, Backend, DiskSlice, KernelImage};
 use cast_core::VmSettings;
@@ -113,6 +115,7 @@ pub(crate) fn run_on(engine: &dyn Backend, req: RunRequest, host: HostIo) -> Res
     let settings = &req.settings;
     let tty = settings.tty.unwrap_or_else(tty::both_terminals);
     let accel = choose_accel(settings.accel).map_err(crate::vm::VmError::from)?;
+    check_network(settings)?;
     let prepare = |what| move |source| RunError::Prepare { what, source };
 
     let (tx, rx) = mpsc::channel();
@@ -177,7 +180,7 @@ pub(crate) fn run_on(engine: &dyn Backend, req: RunRequest, host: HostIo) -> Res
                             session.attempt = launcher.launch(session.attempt.id + 1)?;
                             continue;
                         }
-                        expiry => break Err(session.expired(expiry)),
+                        expiry => break Err(session.expired(expiry, settings)),
                     },
                     Err(RecvTimeoutError::Disconnected) => {
                         unreachable!("the launcher keeps a sender")
@@ -200,6 +203,7 @@ pub(crate) fn run_on(engine: &dyn Backend, req: RunRequest, host: HostIo) -> Res
                 }
                 session.booted = true;
                 let mut spec = spec.take().expect("one Hello");
+                spec.network = settings.network.then(network::guest_spec);
                 spec.tty = tty;
                 spec.winsize = if tty { tty::window_size() } else { None };
                 if tty {
@@ -257,7 +261,7 @@ pub(crate) fn run_on(engine: &dyn Backend, req: RunRequest, host: HostIo) -> Res
             Event::Guest(_, GuestMsg::Hello { .. }) => {} // a repeated Hello changes nothing
             Event::ControlClosed(_, Some(e)) => break Err(RunError::Frame(e)),
             Event::ControlClosed(_, None) => session.closed_at = Some(Instant::now()),
-            Event::VmExited(_, status) => break Err(session.vm_died(status)),
+            Event::VmExited(_, status) => break Err(session.vm_died(status, settings)),
             Event::Signal(SIGWINCH) => {
                 if let (true, Some(size)) = (tty && session.booted, tty::window_size()) {
                     let _ = attempt.control.send(&HostMsg::Resize(size));
@@ -313,7 +317,7 @@ impl Session {
     }
 
     /// Stops the VM because a deadline passed, and says why.
-    fn expired(&self, expiry: Expiry) -> RunError {
+    fn expired(&self, expiry: Expiry, settings: &VmSettings) -> RunError {
         self.attempt.vm.kill();
         match expiry {
             Expiry::Boot => RunError::BootTimeout {
@@ -321,18 +325,25 @@ impl Session {
                 console: indent_tail(&self.attempt.console.text(), 20),
             },
             Expiry::Run => RunError::TimedOut(self.started.elapsed()),
-            Expiry::Closed => self.vm_died(-1),
+            Expiry::Closed => self.vm_died(-1, settings),
         }
     }
 
     /// Explains a VM that ended without an exit report.
-    fn vm_died(&self, status: i32) -> RunError {
+    fn vm_died(&self, status: i32, settings: &VmSettings) -> RunError {
+        let diagnostics = self.attempt.vm.diagnostics();
+        if let Some(mapping) = network::failed_rule(&diagnostics, &settings.publish) {
+            return RunError::Port(network::PortError {
+                mapping: *mapping,
+                source: std::io::ErrorKind::AddrInUse.into(),
+            });
+        }
         let console = self.attempt.console.text();
         if let Some(line) = console.lines().find(|l| l.contains("Kernel panic")) {
             let reason = line[line.find("Kernel panic").unwrap_or(0)..].trim_end();
             return RunError::GuestPanic(reason.to_owned());
         }
-        let mut details = indent_tail(&self.attempt.vm.diagnostics(), 10);
+        let mut details = indent_tail(&diagnostics, 10);
         details.push_str(&indent_tail(&console, 20));
         RunError::VmDied { status, details }
     }
@@ -349,6 +360,19 @@ fn indent_tail(text: &str, lines: usize) -> String {
         .iter()
         .map(|l| format!("\n  {l}"))
         .collect()
+}
+
+/// Published ports need the network, and every host port must be free (checked
+/// before the VM starts, so a taken port never boots a guest).
+fn check_network(settings: &VmSettings) -> Result<(), RunError> {
+    if settings.publish.is_empty() {
+        return Ok(());
+    }
+    if !settings.network {
+        let list: Vec<String> = settings.publish.iter().map(ToString::to_string).collect();
+        return Err(RunError::PortsWithoutNetwork(list.join(", ")));
+    }
+    Ok(network::check_ports(&settings.publish)?)
 }
 
 /// The root image must exist, hold the slice, and be sized in 512-byte sectors.

@@ -12,6 +12,7 @@ pub mod casting;
 pub mod fixtures;
 pub mod http;
 pub mod images;
+pub mod net;
 pub mod proc;
 pub mod push;
 pub mod registry;

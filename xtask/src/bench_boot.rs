@@ -215,10 +215,11 @@ fn baseline_initrd(dir: &Path) -> Result<PathBuf> {
     Ok(dir.join("init.cpio"))
 }
 
-/// A root image with static busybox providing `true`.
+/// A root image with static busybox and every applet (`true`, `wget`, `httpd`, …).
 pub(crate) fn busybox_rootfs(dir: &Path) -> Result<PathBuf> {
     sh(
-        "mkdir -p tree/bin && cp /bin/busybox tree/bin/ && ln -sf busybox tree/bin/true \
+        "mkdir -p tree/bin && cp /bin/busybox tree/bin/ \
+         && for a in $(/bin/busybox --list | grep -vx busybox); do ln -s busybox tree/bin/$a; done \
          && mkfs.erofs --quiet rootfs.erofs tree",
         dir,
     )?;

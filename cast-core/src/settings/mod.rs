@@ -30,6 +30,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::publish::PortMapping;
+
 pub use parse::Accel;
 
 /// Default vCPUs.
@@ -69,6 +71,8 @@ pub enum Key {
     Interactive,
     /// Give the guest a network.
     Network,
+    /// Host ports forwarded into the guest.
+    Publish,
     /// The accelerator.
     Accel,
     /// The QEMU binary.
@@ -79,7 +83,7 @@ pub enum Key {
 
 impl Key {
     /// Every setting, in the order they are listed to users.
-    pub const ALL: [Key; 10] = [
+    pub const ALL: [Key; 11] = [
         Key::Cpus,
         Key::Memory,
         Key::Timeout,
@@ -87,6 +91,7 @@ impl Key {
         Key::Tty,
         Key::Interactive,
         Key::Network,
+        Key::Publish,
         Key::Accel,
         Key::Qemu,
         Key::Debug,
@@ -102,6 +107,7 @@ impl Key {
             Key::Tty => "tty",
             Key::Interactive => "interactive",
             Key::Network => "network",
+            Key::Publish => "publish",
             Key::Accel => "accel",
             Key::Qemu => "qemu",
             Key::Debug => "debug",
@@ -118,6 +124,7 @@ impl Key {
             Key::Tty => "CAST_TTY",
             Key::Interactive => "CAST_INTERACTIVE",
             Key::Network => "CAST_NETWORK",
+            Key::Publish => "CAST_PUBLISH",
             Key::Accel => "CAST_ACCEL",
             Key::Qemu => "CAST_QEMU",
             Key::Debug => "CAST_DEBUG",
@@ -133,6 +140,7 @@ impl Key {
             Key::Tty => "CAST_BUILD_TTY",
             Key::Interactive => "CAST_BUILD_INTERACTIVE",
             Key::Network => "CAST_BUILD_NETWORK",
+            Key::Publish => "CAST_BUILD_PUBLISH",
             Key::BootTimeout | Key::Accel | Key::Qemu | Key::Debug => return None,
         })
     }
@@ -158,6 +166,10 @@ impl Key {
             Key::Tty | Key::Interactive | Key::Network | Key::Debug => {
                 "true or false (1 or 0, yes or no, on or off)".into()
             }
+            Key::Publish => format!(
+                "port mappings {} (a list, or comma-separated)",
+                crate::publish::GRAMMAR
+            ),
             Key::Accel => "kvm, hvf or tcg".into(),
             Key::Qemu => "the path of a QEMU binary".into(),
         }
@@ -191,6 +203,8 @@ pub enum Origin {
     Baked,
     /// A `CAST_*` variable, at run time.
     Env,
+    /// `CAST_NO_NETWORK`, at run time.
+    NoNetworkEnv,
 }
 
 impl Origin {
@@ -206,6 +220,7 @@ impl Origin {
             Origin::BuildEnv => key.build_env().unwrap_or(key.env()).into(),
             Origin::Baked => format!("{key} baked into the executable"),
             Origin::Env => key.env().into(),
+            Origin::NoNetworkEnv => NO_NETWORK_ENV.into(),
         }
     }
 }
@@ -251,7 +266,9 @@ impl SettingError {
     fn given(&self) -> String {
         let (key, value) = (self.key, &self.value);
         match &self.origin {
-            Origin::Env | Origin::BuildEnv => format!("{}={value}", self.origin.describe(key)),
+            Origin::Env | Origin::BuildEnv | Origin::NoNetworkEnv => {
+                format!("{}={value}", self.origin.describe(key))
+            }
             Origin::Flag => format!("--{key} {value}"),
             Origin::Manifest { table, path } => {
                 format!("{key} = {value} in [{table}] of {}", path.display())
@@ -288,6 +305,9 @@ pub struct VmUpdate {
     /// Network.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<bool>,
+    /// Published ports (an empty list publishes none, overriding a lower source's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publish: Option<Vec<PortMapping>>,
     /// Accelerator.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accel: Option<Accel>,
@@ -368,6 +388,13 @@ impl VmUpdate {
             Key::Tty => self.tty = Some(boolean()?),
             Key::Interactive => self.interactive = Some(boolean()?),
             Key::Network => self.network = Some(boolean()?),
+            Key::Publish => {
+                let list = text("a list of port mappings")?;
+                self.publish = Some(
+                    crate::publish::parse_all([list])
+                        .map_err(|e| err(format!("{:?}: {}", e.value, e.why)))?,
+                );
+            }
             Key::Accel => self.accel = Some(text("an accelerator")?.parse().map_err(err)?),
             Key::Qemu => self.qemu = Some(PathBuf::from(text("a path")?)),
             Key::Debug => self.debug = Some(boolean()?),
@@ -386,6 +413,12 @@ impl VmUpdate {
             Key::Tty => b(self.tty),
             Key::Interactive => b(self.interactive),
             Key::Network => b(self.network),
+            Key::Publish => self.publish.as_ref().map(|list| {
+                list.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            }),
             Key::Accel => self.accel.map(|a| a.name().to_owned()),
             Key::Qemu => self.qemu.as_ref().map(|p| p.display().to_string()),
             Key::Debug => b(self.debug),
@@ -425,6 +458,17 @@ impl VmUpdate {
                 u.set(key, Raw::Text(&v), origin)?;
             }
         }
+        // The original's off switch, kept: `CAST_NO_NETWORK=1` is `CAST_NETWORK=0`
+        // (and wins over it).
+        if let Some(v) = get(NO_NETWORK_ENV).filter(|v| !v.is_empty() && *origin == Origin::Env) {
+            let off = parse::boolean(&v).map_err(|problem| SettingError {
+                key: Key::Network,
+                origin: Origin::NoNetworkEnv,
+                value: Raw::Text(&v).to_string(),
+                problem,
+            })?;
+            u.network = Some(!off);
+        }
         Ok(u)
     }
 
@@ -439,6 +483,7 @@ impl VmUpdate {
             tty,
             interactive,
             network,
+            publish,
             accel,
             qemu,
             debug,
@@ -451,12 +496,16 @@ impl VmUpdate {
             tty: tty.or(lower.tty),
             interactive: interactive.or(lower.interactive),
             network: network.or(lower.network),
+            publish: publish.or(lower.publish),
             accel: accel.or(lower.accel),
             qemu: qemu.or(lower.qemu),
             debug: debug.or(lower.debug),
         }
     }
 }
+
+/// The inverted form of `CAST_NETWORK` a run also reads.
+pub const NO_NETWORK_ENV: &str = "CAST_NO_NETWORK";
 
 /// How to size and run the VM: every setting resolved.
 #[derive(Debug, Clone, PartialEq)]
@@ -474,8 +523,10 @@ pub struct VmSettings {
     pub tty: Option<bool>,
     /// Stream the host's stdin to the process; `false` gives it an empty stdin.
     pub interactive: bool,
-    /// The guest asked for a network.
+    /// The guest has a network card behind a NAT; off, it has only `lo`.
     pub network: bool,
+    /// Host ports forwarded into the guest.
+    pub publish: Vec<PortMapping>,
     /// Accelerator override; `None` picks the best usable one.
     pub accel: Option<Accel>,
     /// QEMU binary override.
@@ -493,7 +544,8 @@ impl Default for VmSettings {
             boot_timeout: DEFAULT_BOOT_TIMEOUT,
             tty: None,
             interactive: true,
-            network: false,
+            network: true,
+            publish: Vec::new(),
             accel: None,
             qemu: None,
             debug: false,
@@ -512,6 +564,7 @@ impl VmSettings {
             tty,
             interactive,
             network,
+            publish,
             accel,
             qemu,
             debug,
@@ -526,6 +579,7 @@ impl VmSettings {
             tty: tty.or(self.tty),
             interactive: interactive.unwrap_or(self.interactive),
             network: network.unwrap_or(self.network),
+            publish: publish.unwrap_or(self.publish),
             accel: accel.or(self.accel),
             qemu: qemu.or(self.qemu),
             debug: debug.unwrap_or(self.debug),
@@ -551,6 +605,13 @@ impl VmSettings {
             Key::Tty => self.tty.map_or("auto".into(), onoff),
             Key::Interactive => onoff(self.interactive),
             Key::Network => onoff(self.network),
+            Key::Publish if self.publish.is_empty() => "none".into(),
+            Key::Publish => self
+                .publish
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
             Key::Accel => self.accel.map_or("auto".into(), |a| a.name().into()),
             Key::Qemu => self
                 .qemu

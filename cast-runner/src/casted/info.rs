@@ -2,7 +2,10 @@
 //! and `--cast-info` (the baked configuration and the payload's digests).
 
 use super::locate::Located;
-use cast_core::settings::{parse::format_mib, Key, VmSettings, MAX_CPUS, MIN_MEMORY_MIB};
+use super::CastedError;
+use cast_core::settings::{
+    parse::format_mib, Key, Origin, VmSettings, VmUpdate, MAX_CPUS, MIN_MEMORY_MIB,
+};
 use cast_payload::{PartKind, Payload};
 use std::fmt::Write;
 
@@ -61,7 +64,11 @@ pub fn version(program: &str, payload: &Payload<'_>) -> i32 {
 }
 
 /// `--cast-info`: what the payload carries (parsed, not hashed) and where it is.
-pub fn info(program: &str, payload: &Payload<'_>, located: &Located) -> i32 {
+pub fn info(
+    program: &str,
+    payload: &Payload<'_>,
+    located: &Located,
+) -> Result<i32, CastedError> {
     let m = &payload.manifest;
     let mut s = String::new();
     let _ = writeln!(s, "name: {}", m.vm.name);
@@ -115,11 +122,15 @@ pub fn info(program: &str, payload: &Payload<'_>, located: &Located) -> i32 {
         let ports: Vec<String> = rc.exposed_ports.iter().map(|p| p.to_string()).collect();
         let _ = writeln!(s, "exposed ports: {}", ports.join(" "));
     }
-    // What this executable runs with when no CAST_* variable is set.
+    // What this executable runs with here: baked defaults under the CAST_* set now.
     let baked = &m.vm.settings;
-    let d = VmSettings::resolve([baked]);
+    let env = VmUpdate::from_env(|k| std::env::var(k).ok(), &Origin::Env)
+        .map_err(|e| CastedError::Run(e.into()))?;
+    let d = VmSettings::resolve([baked, &env]);
     for key in Key::ALL.into_iter().filter(|k| k.bakeable()) {
-        let from = if baked.raw(key).is_some() {
+        let from = if env.raw(key).is_some() {
+            "from the environment"
+        } else if baked.raw(key).is_some() {
             "baked"
         } else {
             "default"
@@ -127,5 +138,5 @@ pub fn info(program: &str, payload: &Payload<'_>, located: &Located) -> i32 {
         let _ = writeln!(s, "vm {key}: {} ({from})", d.show(key));
     }
     print!("{s}");
-    0
+    Ok(0)
 }

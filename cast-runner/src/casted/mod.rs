@@ -110,7 +110,7 @@ pub fn run(program: &str, payload_len: u64, args: Vec<OsString>) -> Result<i32, 
     if let [only] = args.as_slice() {
         match only.to_str() {
             Some("--cast-version") => return Ok(info::version(program, &payload)),
-            Some("--cast-info") => return Ok(info::info(program, &payload, &located)),
+            Some("--cast-info") => return info::info(program, &payload, &located),
             _ => {}
         }
     }

@@ -72,6 +72,8 @@ pub struct VmSpec<'a> {
     pub ports: Vec<(String, OwnedFd)>,
     /// The guest-side end of the serial console's socket pair.
     pub console: OwnedFd,
+    /// The network card and its NAT; `None`: no card at all.
+    pub network: Option<crate::network::Network>,
     /// The accelerator.
     pub accel: Accel,
     /// Let the engine's own diagnostics through to stderr.

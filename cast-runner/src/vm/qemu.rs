@@ -2,6 +2,7 @@
 //!
 //! - Kernel: the uncompressed vmlinux (PVH entry); initrd: a memfd passed by fd.
 //! - Root disk: `-blockdev raw` with `offset`/`size` over the file, read-only.
+//! - Network: a `virtio-net-device` on QEMU's user-mode NAT ([`crate::network`]).
 //! - Channel: one `virtserialport` per port, each a socket pair end passed as an fd;
 //!   the serial console likewise. No paths, nothing to clean up.
 //! - Lifetime: QEMU gets `PR_SET_PDEATHSIG(SIGKILL)`, so it dies with the runner even
@@ -121,6 +122,13 @@ impl Qemu {
         ));
         push("-device".into());
         push("virtio-blk-device,drive=root".into());
+        if let Some(net) = &spec.network {
+            a.extend(
+                crate::network::qemu_args(net)
+                    .into_iter()
+                    .map(OsString::from),
+            );
+        }
         a
     }
 }
