@@ -16,10 +16,12 @@ const PROGRAM: &str = "cargo-cast";
   cargo cast run ./image -- --help          # build ./image/Containerfile, run it
   cargo cast run --rootfs rootfs.erofs -- /bin/sh -c 'echo hello'
   echo data | cargo cast run --rootfs rootfs.erofs -e LANG=C -w /tmp -u nobody -- cat
+  cargo cast run --rootfs rootfs.erofs -v .:/work -v ./in.txt:/in.txt:ro -- ls /work
   CAST_MEMORY=1G CAST_TIMEOUT=30 cargo cast run --rootfs rootfs.erofs -- /bin/sh
 
 Environment: CAST_KERNEL, CAST_QEMU, CAST_ACCEL (kvm|hvf|tcg), CAST_CPUS (2),
-CAST_MEMORY (512M), CAST_TIMEOUT (seconds), CAST_TTY (0|1), CAST_DEBUG (1).
+CAST_MEMORY (512M), CAST_TIMEOUT (seconds), CAST_TTY (0|1), CAST_DEBUG (1),
+CAST_MOUNT (HOST:GUEST[:ro], separated by , or ;).
 Exit status: the command's; 125 runtime failure, 124 timeout, 126/127 cannot run.")]
 pub struct RunArgs {
     /// A directory with a Containerfile: build it (cached) and run its entrypoint;
@@ -45,6 +47,10 @@ pub struct RunArgs {
     /// User in the VM: name, uid, name:group or uid:gid.
     #[arg(short = 'u', long = "user", value_name = "USER")]
     pub(crate) user: Option<String>,
+    /// Share a host directory or file: HOST:GUEST[:ro] (a relative HOST resolves
+    /// against the current directory); repeatable; replaces CAST_MOUNT.
+    #[arg(short = 'v', long = "volume", value_name = "HOST:GUEST[:ro]")]
+    pub(crate) volumes: Vec<cast_core::mount::Mount>,
     /// Hostname of the VM.
     #[arg(long, default_value = "cast")]
     pub(crate) hostname: String,
@@ -70,7 +76,10 @@ fn try_run(mut args: RunArgs) -> Result<i32, RunError> {
     }
     // clap guarantees DIR or --rootfs; a directory has just set --rootfs.
     let rootfs = args.rootfs.clone().unwrap_or_default();
-    let settings = VmSettings::from_env()?;
+    let mut settings = VmSettings::from_env()?;
+    if !args.volumes.is_empty() {
+        settings.mounts = std::mem::take(&mut args.volumes);
+    }
     let kernel = KernelBundle::locate(args.kernel.as_deref())?;
     let size = std::fs::metadata(&rootfs)
         .map_err(|e| RunError::RootImage {

@@ -7,7 +7,8 @@
 //! 2. [`ports`]: find the virtio-serial ports by name, say Hello, receive the
 //!    [`StartSpec`](cast_proto::StartSpec).
 //! 3. [`rootfs`]: mount the root image (EROFS or ext4, read-only) under an overlay with
-//!    a tmpfs upper layer, switch into it, mount the usual API filesystems.
+//!    a tmpfs upper layer, switch into it, mount the usual API filesystems;
+//!    [`mounts`]: attach the host mounts (9p) in it.
 //! 4. [`user`] + [`process`]: resolve the user in the image, start the process with
 //!    pipes or a pty, pump stdio over the ports, forward signals, reap zombies.
 //! 5. Report the exit status, wait for the host's Ack, power off (QEMU exits).
@@ -18,6 +19,7 @@
 mod boot;
 mod control;
 mod log;
+mod mounts;
 mod ports;
 mod process;
 mod pumps;
@@ -49,7 +51,7 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 fn run(log: &Log) -> Result<(), Error> {
     boot::mount_early()?;
     log.step("early mounts");
-    boot::load_modules(log)?;
+    boot::load_modules(log, |name| !mounts::is_mount_module(name))?;
     log.step("modules loaded");
     let mut channel = ports::Channel::open()?;
     log.step("ports open");
@@ -61,12 +63,7 @@ fn run(log: &Log) -> Result<(), Error> {
         other => return Err(format!("expected Start from the host, got {other:?}").into()),
     };
     log.step("start received");
-    let result = rootfs::enter(&spec.hostname)
-        .map_err(Error::from)
-        .and_then(|()| {
-            log.step("root switched");
-            process::run(*spec, &mut channel, log)
-        });
+    let result = prepare(&spec, log).and_then(|()| process::run(*spec, &mut channel, log));
     match result {
         Ok(exit) => {
             channel.send(&exit)?;
@@ -80,6 +77,18 @@ fn run(log: &Log) -> Result<(), Error> {
             channel.wait_ack(ACK_TIMEOUT);
         }
     }
+    Ok(())
+}
+
+/// The process's world: the root, then the host mounts in it.
+fn prepare(spec: &cast_proto::StartSpec, log: &Log) -> Result<(), Error> {
+    if !spec.mounts.is_empty() {
+        boot::load_modules(log, mounts::is_mount_module)?;
+        log.step("mount modules loaded");
+    }
+    rootfs::enter(&spec.hostname)?;
+    log.step("root switched");
+    mounts::attach(&spec.mounts, log)?;
     Ok(())
 }
 

@@ -20,6 +20,6 @@ mod vmlinux;
 pub use bundle::{
     cache_dir, cache_dir_from, default_bundle_dir, BundleManifest, KernelBundle, LocateError,
 };
-pub use modules::{depends as module_depends, ModuleError, GUEST_MODULES};
+pub use modules::{depends as module_depends, ModuleError, GUEST_MODULES, SOFT_DEPENDENCIES};
 pub use prepare::{prepare, KernelSource, PrepareError};
 pub use vmlinux::{extract_vmlinux, VmlinuxError};

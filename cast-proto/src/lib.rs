@@ -58,6 +58,25 @@ pub struct StartSpec {
     pub winsize: Option<WinSize>,
     /// Guest hostname.
     pub hostname: String,
+    /// Host mounts, attached in this order once the root is in place.
+    #[serde(default)]
+    pub mounts: Vec<GuestMount>,
+}
+
+/// A host mount as the guest attaches it: a 9p share (virtio transport) found by its
+/// tag, holding either the mounted directory or, for a single file, a directory
+/// with only that file in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestMount {
+    /// The 9p mount tag of the share.
+    pub tag: String,
+    /// Absolute path in the guest's root.
+    pub target: String,
+    /// Mount it read-only (the host's file server refuses writes too).
+    pub read_only: bool,
+    /// For a single-file mount: the file's name inside the share, bound onto
+    /// `target`; `None` mounts the share itself on `target`.
+    pub file: Option<String>,
 }
 
 /// A terminal size in character cells.

@@ -6,7 +6,7 @@
 use crate::channel::{self, ConsoleTail, ControlWriter, Progress};
 use crate::error::RunError;
 use crate::settings::VmSettings;
-use crate::vm::{qemu::Qemu, Accel, Backend, DiskSlice, KernelImage, Vm, VmSpec};
+use crate::vm::{qemu::Qemu, Accel, Backend, DiskSlice, KernelImage, Share, Vm, VmSpec};
 use cast_proto::{read_frame, FrameError, GuestMsg, HostMsg};
 use std::borrow::Cow;
 use std::fs::File;
@@ -68,6 +68,8 @@ pub(crate) struct Launcher<'a> {
     pub root: DiskSlice,
     /// Fds every attempt's VM inherits (see [`VmSpec::pass_fds`]); open for the run.
     pub pass_fds: Vec<OwnedFd>,
+    /// Host paths shared with the guest.
+    pub shares: Vec<Share>,
     pub settings: &'a VmSettings,
     pub events: Sender<Event>,
 }
@@ -97,6 +99,7 @@ impl Launcher<'_> {
                 pass_fds: self.pass_fds.iter().map(|fd| fd.as_fd()).collect(),
                 ports: guest.ports,
                 console: guest.console,
+                shares: self.shares.clone(),
                 accel: self.accel,
                 debug: settings.debug,
             })?,

@@ -7,6 +7,7 @@
 //! - [`settings`]: `CAST_*` variables → [`VmSettings`].
 //! - [`vm`]: the engine trait and the QEMU engine; accelerator choice.
 //! - [`initrd`]: guest init + modules → in-memory initrd.
+//! - [`mounts`]: host mounts → the engine's 9p shares and the guest's mount list.
 //! - [`channel`]: socket pairs and stdio pumps (host side of `cast-proto`).
 //! - [`tty`]: raw mode and window size.
 //! - [`session`]: one run, wired together → exit code.
@@ -18,6 +19,7 @@ pub mod casted;
 pub mod channel;
 pub mod error;
 pub mod initrd;
+pub mod mounts;
 pub mod session;
 pub mod settings;
 pub mod tty;

@@ -71,6 +71,8 @@ pub fn run(req: RunRequest) -> Result<i32, RunError> {
     let backend = Qemu::locate(settings.qemu.as_deref())?;
     let accel = Accel::choose(settings.accel).map_err(crate::vm::VmError::from)?;
     let prepare = |what| move |source| RunError::Prepare { what, source };
+    let cwd = std::env::current_dir().map_err(prepare("the current directory"))?;
+    let (shares, guest_mounts) = crate::mounts::plan(&settings.mounts, &cwd)?;
 
     let (tx, rx) = mpsc::channel();
     let mut signals = signal_hook::iterator::Signals::new([
@@ -91,6 +93,7 @@ pub fn run(req: RunRequest) -> Result<i32, RunError> {
         initrd: req.initrd,
         root: req.root,
         pass_fds: req.pass_fds,
+        shares,
         settings,
         events: tx,
     };
@@ -101,7 +104,10 @@ pub fn run(req: RunRequest) -> Result<i32, RunError> {
         raw: None,
         closed_at: None,
     };
-    let mut spec = Some(req.spec);
+    let mut spec = Some(StartSpec {
+        mounts: guest_mounts,
+        ..req.spec
+    });
     let result = loop {
         let event = match session.next_deadline(settings) {
             Some((deadline, expiry)) => {

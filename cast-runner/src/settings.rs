@@ -6,6 +6,7 @@
 //! ([`VmSettings::from_env_over`]): `CAST_*` variables override what was baked in.
 
 use crate::vm::Accel;
+use cast_core::mount::{parse_list, Mount};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -39,6 +40,9 @@ pub struct VmSettings {
     pub debug: bool,
     /// Stream the host's stdin to the process; `false` gives it an empty stdin.
     pub interactive: bool,
+    /// Host mounts (`CAST_MOUNT`, `HOST:GUEST[:ro]` separated by `,` or `;`); host
+    /// paths are resolved against the current directory when the VM starts.
+    pub mounts: Vec<Mount>,
 }
 
 impl Default for VmSettings {
@@ -53,6 +57,7 @@ impl Default for VmSettings {
             tty: None,
             debug: false,
             interactive: true,
+            mounts: Vec::new(),
         }
     }
 }
@@ -122,9 +127,16 @@ impl VmSettings {
         if let Some(v) = get("CAST_DEBUG") {
             s.debug = parse_bool("CAST_DEBUG", &v)?;
         }
+        if let Some(v) = get("CAST_MOUNT") {
+            s.mounts = parse_list(&v).map_err(|_| bad("CAST_MOUNT", &v, MOUNTS_EXPECTED))?;
+        }
         Ok(s)
     }
 }
+
+/// What a mount list accepts.
+const MOUNTS_EXPECTED: &str =
+    "HOST:GUEST[:ro|:rw] mounts separated by , or ; (the guest path absolute, not /)";
 
 fn bad(name: &str, value: &str, expected: &'static str) -> SettingError {
     SettingError {
