@@ -20,24 +20,17 @@
 //! assert_eq!(rc.argv(), ["/app"]);
 //! ```
 
-pub mod builder;
-pub mod cache;
 pub mod config;
-pub mod containerfile;
-pub mod context;
-pub mod diag;
-pub mod eval;
 pub mod fetch;
-mod flags;
-pub mod ignore;
+pub mod frontend;
 pub mod image;
-pub mod info;
-pub mod kernel;
-pub mod oci;
 mod script;
-pub mod stages;
-pub mod subst;
-mod words;
+
+// The modules of each part, under the paths callers already use.
+pub use frontend::{containerfile, diag, eval, info, stages, subst};
+pub(crate) use frontend::{flags, words};
+pub use image::{builder, cache, context, ignore, oci};
+pub use script::kernel;
 
 pub use builder::{
     build, build_file, build_with, BaseTrees, BuildError, BuildFileError, Built, Remote,
