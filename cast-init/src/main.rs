@@ -64,6 +64,9 @@ fn run(log: &Log) -> Result<(), Error> {
     };
     log.step("start received");
     let result = prepare(&spec, log).and_then(|()| process::run(*spec, &mut channel, log));
+    // What the process wrote to host mounts and the guest still caches goes to the
+    // host before the exit report: the host stops the VM once it has the report.
+    nix::unistd::sync();
     match result {
         Ok(exit) => {
             channel.send(&exit)?;

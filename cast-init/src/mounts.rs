@@ -18,11 +18,6 @@ use std::path::Path;
 /// The modules a 9p mount needs, when the kernel has them as modules.
 pub const MODULES: &[&str] = &["netfs", "fscache", "9pnet", "9pnet_virtio", "9p"];
 
-/// 9p over virtio, Linux's protocol dialect, 512 KiB messages (QEMU's 9p server
-/// takes that size; larger messages mean fewer round trips), and the page cache
-/// for mmap only, so shared writable mappings work and host changes stay visible.
-const OPTIONS: &str = "trans=virtio,version=9p2000.L,msize=524288,cache=mmap";
-
 /// Where single-file shares are staged (in the guest's devtmpfs, removed again).
 const STAGING: &str = "/dev/.cast-mount";
 
@@ -102,7 +97,14 @@ fn mount_share(m: &GuestMount, at: &str) -> io::Result<()> {
     } else {
         MsFlags::empty()
     };
-    mount(Some(m.tag.as_str()), at, Some("9p"), flags, Some(OPTIONS)).map_err(|e| match e {
+    mount(
+        Some(m.tag.as_str()),
+        at,
+        Some("9p"),
+        flags,
+        Some(cast_proto::MOUNT_OPTIONS),
+    )
+    .map_err(|e| match e {
         Errno::ENODEV => io::Error::other(
             "host mounts need 9p in the guest kernel, and this kernel has none: \
              use a kernel bundle with 9p (`cargo xtask kernel --source \

@@ -151,6 +151,13 @@ pub fn default_bundle_dir() -> Option<PathBuf> {
     cache_dir().map(|d| d.join("kernel").join("default"))
 }
 
+/// Where `cargo xtask setup` puts the bundle of Debian's generic kernel
+/// ([`DEBIAN_9P_PACKAGE`](crate::DEBIAN_9P_PACKAGE)): 9p for host mounts, which
+/// the default cloud kernel lacks. The mount tests use it.
+pub fn generic_bundle_dir() -> Option<PathBuf> {
+    cache_dir().map(|d| d.join("kernel").join("debian-generic"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

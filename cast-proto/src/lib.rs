@@ -79,6 +79,15 @@ pub struct GuestMount {
     pub file: Option<String>,
 }
 
+/// 9p over virtio, Linux's protocol dialect, 512 KiB messages (QEMU's 9p server
+/// takes that size; larger messages mean fewer round trips), and `cache=loose`: the
+/// guest caches data and metadata, which under emulation is 7–10× faster than
+/// `cache=mmap` for many small files (1,000 files copied out: 36 s against 273 s on
+/// a loaded 2-core machine) and lets reads use read-ahead. The price: a change the
+/// host makes to a file during the run may not be seen by the guest. Dirty data is
+/// written back before the exit status is reported (cast-init syncs).
+pub const MOUNT_OPTIONS: &str = "trans=virtio,version=9p2000.L,msize=524288,cache=loose";
+
 /// A terminal size in character cells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WinSize {

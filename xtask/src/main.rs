@@ -6,6 +6,7 @@
 //! - `cargo xtask setup` installs the host tools the tests need and the kernel bundle.
 //! - `cargo xtask test [ARGS]` runs setup, then `cargo test --workspace [ARGS]`.
 //! - `cargo xtask bench boot` compares `cargo cast run` with raw QEMU.
+//! - `cargo xtask bench mount` compares host mounts with raw QEMU's 9p.
 //! - `cargo xtask bench image` compares the EROFS writer with `mkfs.erofs`.
 //! - `cargo xtask bench casted` times a casted executable (cold, warm) against
 //!   `cargo cast run --rootfs`, and compares its size with its parts.
@@ -13,6 +14,7 @@
 mod bench_boot;
 mod bench_casted;
 mod bench_image;
+mod bench_mount;
 mod demo;
 mod setup;
 
@@ -67,6 +69,8 @@ enum Bench {
     Image,
     /// Casted executable: cold and warm runs vs `cargo cast run`, size vs its parts.
     Casted,
+    /// Host mounts: 256 MiB and 10,000 files through `-v` vs raw QEMU's 9p.
+    Mount(bench_mount::Args),
 }
 
 fn main() -> Result<()> {
@@ -83,6 +87,7 @@ fn main() -> Result<()> {
             Bench::Boot(args) => bench_boot::run(args),
             Bench::Image => bench_image::run(),
             Bench::Casted => bench_casted::run(),
+            Bench::Mount(args) => bench_mount::run(args),
         },
     }
 }
