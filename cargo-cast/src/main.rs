@@ -39,7 +39,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    Build(ui::WithVerbosity<build::BuildArgs>),
+    Build(ui::WithVerbosity<Box<build::BuildArgs>>),
     Run(run::RunArgs),
     New(ui::WithVerbosity<new::NewArgs>),
     Info(info::InfoArgs),
@@ -53,7 +53,7 @@ fn main() {
     let ui = |own: ui::Verbosity| ui::Ui::new(cli.verbosity.or(own));
     let code = match cli.command {
         Command::Run(args) => run::run(args),
-        Command::Build(a) => report(build::run(a.args, &ui(a.verbosity))),
+        Command::Build(a) => report(build::run(*a.args, &ui(a.verbosity))),
         Command::New(a) => report(new::run(a.args, &ui(a.verbosity))),
         Command::Info(args) => report(info::run(args)),
         Command::Sign(a) => report(sign::run(a.args, &ui(a.verbosity))),

@@ -35,14 +35,14 @@ pub use script::kernel;
 pub use builder::{
     build, build_file, build_with, BaseTrees, BuildError, BuildFileError, Built, Remote,
 };
-/// The run config types live in `cast-payload` (they travel in the executable's
-/// payload); re-exported here under their old path.
-pub use cast_payload::run_config as runconfig;
-pub use cast_payload::run_config::{ImageConfig, Port, Protocol, RunConfig};
+/// The run config types live in `cast-core` (every crate shares them); the crate's
+/// modules reach them as `crate::runconfig`.
+pub use cast_core::run_config as runconfig;
+pub use cast_core::run_config::{ImageConfig, Port, Protocol, RunConfig};
 pub use containerfile::{Containerfile, ParseError};
 pub use context::{BuildContext, ContextError, ResolveError};
 pub use diag::{Diagnostic, Location, Warning};
 pub use eval::{evaluate, BaseImages, EvalError, EvalOptions, NoBaseImages};
 pub use info::{info, Info, InfoError};
-pub use script::{Cast, CastError, CastReport, PayloadReport, REPORT_FILE};
+pub use script::{BakedSetting, Cast, CastError, CastReport, PayloadReport, REPORT_FILE};
 pub use stages::{Base, CopyFrom, CopyOp, CopySource, Op, Plan, Stage};

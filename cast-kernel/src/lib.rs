@@ -18,8 +18,7 @@ mod prepare;
 mod vmlinux;
 
 pub use bundle::{
-    cache_dir, cache_dir_from, default_bundle_dir, generic_bundle_dir, BundleManifest,
-    KernelBundle, LocateError,
+    default_bundle_dir, generic_bundle_dir, BundleManifest, KernelBundle, LocateError,
 };
 pub use modules::{depends as module_depends, ModuleError, GUEST_MODULES, SOFT_DEPENDENCIES};
 pub use prepare::{prepare, KernelSource, PrepareError, DEBIAN_9P_PACKAGE};

@@ -4,7 +4,6 @@
 //! one process in it through the guest init, streams stdio, forwards signals, and
 //! returns the process's exit code, leaving nothing behind.
 //!
-//! - [`settings`]: `CAST_*` variables → [`VmSettings`].
 //! - [`vm`]: the engine trait and the QEMU engine; accelerator choice.
 //! - [`initrd`]: guest init + modules → in-memory initrd.
 //! - [`mounts`]: host mounts → the engine's 9p shares and the guest's mount list.
@@ -21,11 +20,9 @@ pub mod error;
 pub mod initrd;
 pub mod mounts;
 pub mod session;
-pub mod settings;
 pub mod tty;
 pub mod vm;
 
 pub use error::{RunError, EXIT_RUNTIME_FAILURE, EXIT_TIMEOUT};
 pub use session::{run, RunRequest};
-pub use settings::VmSettings;
 pub use vm::{DiskSlice, KernelImage};

@@ -14,9 +14,9 @@
 use crate::attempt::{dup_stdio, Attempt, Event, Launcher};
 use crate::channel;
 use crate::error::RunError;
-use crate::settings::VmSettings;
 use crate::tty::{self, RawMode};
-use crate::vm::{qemu::Qemu, Accel, DiskSlice, KernelImage};
+use crate::vm::{choose_accel, qemu::Qemu, DiskSlice, KernelImage};
+use cast_core::VmSettings;
 use cast_proto::{GuestMsg, HostMsg, StartSpec, PROTOCOL_VERSION};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH};
 use std::borrow::Cow;
@@ -69,7 +69,7 @@ pub fn run(req: RunRequest) -> Result<i32, RunError> {
     let settings = &req.settings;
     let tty = settings.tty.unwrap_or_else(tty::both_terminals);
     let backend = Qemu::locate(settings.qemu.as_deref())?;
-    let accel = Accel::choose(settings.accel).map_err(crate::vm::VmError::from)?;
+    let accel = choose_accel(settings.accel).map_err(crate::vm::VmError::from)?;
     let prepare = |what| move |source| RunError::Prepare { what, source };
     let cwd = std::env::current_dir().map_err(prepare("the current directory"))?;
     let (shares, guest_mounts) = crate::mounts::plan(&settings.mounts, &cwd)?;

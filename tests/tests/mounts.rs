@@ -16,6 +16,9 @@ const SMALL_FILES: usize = 10_000;
 /// A hang guard for the run that moves 256 MiB and 20,000 files through 9p under
 /// emulation (a few minutes on a busy 2-core machine), not a speed requirement.
 const BULK_BOUND: Duration = Duration::from_secs(1800);
+/// A boot guard for machines as busy as the 2-core ones these tests run on, where
+/// the default 30 s was seen to pass before the generic kernel was up.
+const BOOT_BOUND: &str = "120";
 
 fn sha256(data: &[u8]) -> String {
     format!("{:x}", Sha256::digest(data))
@@ -96,6 +99,7 @@ fn mounts_carry_data_both_ways_enforce_ro_and_share_single_files_alone() {
     let out = Run::new(busybox_rootfs(RootFs::Erofs))
         .env("CAST_KERNEL", kernel_with_9p().to_str().unwrap())
         .env("CAST_MEMORY", "1G")
+        .env("CAST_BOOT_TIMEOUT", BOOT_BOUND)
         .env(
             "CAST_MOUNT",
             "work:/work,ro:/ro:ro;etc/app.conf:/etc/app.conf,in.txt:/in.txt:ro",
@@ -185,11 +189,16 @@ fn an_unprivileged_user_shares_files_through_a_user_namespace() {
         .env("HOME", root)
         .env("CAST_CACHE_DIR", root.join("cache"))
         .env("CAST_KERNEL", &kernel)
-        .env("CAST_TIMEOUT", "150");
+        .env("CAST_TIMEOUT", "150")
+        .env("CAST_BOOT_TIMEOUT", BOOT_BOUND);
     let out = output_of(cmd, Vec::new());
     let stdout = out.stdout_text();
     assert_eq!(out.code, 0, "stdout: {stdout}\nstderr: {}", out.stderr);
-    assert!(stdout.contains("share: . .. file.txt\n"), "{stdout}");
+    assert!(
+        stdout.contains("share: . .. file.txt\n"),
+        "stdout: {stdout}\nstderr: {}",
+        out.stderr
+    );
     assert!(
         stdout.ends_with("done\n") && !stdout.contains("SIBLING"),
         "{stdout}"
@@ -215,7 +224,11 @@ fn copy_dir(from: &Path, to: &Path) {
 #[test]
 fn bad_mounts_fail_with_125_before_or_at_boot() {
     let dir = tempfile::tempdir().unwrap();
-    let run = || Run::new(busybox_rootfs(RootFs::Erofs)).in_dir(dir.path());
+    let run = || {
+        Run::new(busybox_rootfs(RootFs::Erofs))
+            .in_dir(dir.path())
+            .env("CAST_BOOT_TIMEOUT", BOOT_BOUND)
+    };
     let out = run()
         .flag(&["-v", "no-such-dir:/x"])
         .command(&["true"])

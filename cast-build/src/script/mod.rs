@@ -7,4 +7,4 @@
 mod cast;
 pub mod kernel;
 
-pub use cast::{Cast, CastError, CastReport, PayloadReport, REPORT_FILE};
+pub use cast::{BakedSetting, Cast, CastError, CastReport, PayloadReport, REPORT_FILE};

@@ -85,9 +85,9 @@ impl FileShares {
             what: "a single-file mount",
             source,
         };
-        let mountpoint = cast_kernel::cache_dir()
+        let mountpoint = cast_core::CacheRoot::from_env()
             .ok_or_else(|| failed(io::Error::other("no cache directory (set CAST_CACHE_DIR)")))?
-            .join("mnt");
+            .mount_point();
         std::fs::create_dir_all(&mountpoint).map_err(|e| {
             failed(io::Error::new(
                 e.kind(),
