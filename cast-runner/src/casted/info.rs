@@ -2,7 +2,7 @@
 //! and `--cast-info` (the baked configuration and the payload's digests).
 
 use super::CastedError;
-use cast_core::settings::{Key, VmSettings};
+use cast_core::settings::{Key, Origin, VmSettings, VmUpdate};
 use cast_payload::{PartKind, Payload};
 use std::fmt::Write;
 
@@ -112,11 +112,16 @@ pub fn info(program: &str, bytes: &[u8]) -> Result<i32, CastedError> {
         let ports: Vec<String> = rc.exposed_ports.iter().map(|p| p.to_string()).collect();
         let _ = writeln!(s, "exposed ports: {}", ports.join(" "));
     }
-    // What this executable runs with when no CAST_* variable is set.
+    // What this executable runs with here and now: the baked defaults under the
+    // CAST_* variables that are set.
     let baked = &m.vm.settings;
-    let d = VmSettings::resolve([baked]);
+    let env = VmUpdate::from_env(|k| std::env::var(k).ok(), &Origin::Env)
+        .map_err(crate::RunError::from)?;
+    let d = VmSettings::resolve([baked, &env]);
     for key in Key::ALL.into_iter().filter(|k| k.bakeable()) {
-        let from = if baked.raw(key).is_some() {
+        let from = if env.raw(key).is_some() {
+            key.env()
+        } else if baked.raw(key).is_some() {
             "baked"
         } else {
             "default"
