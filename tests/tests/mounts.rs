@@ -111,15 +111,8 @@ fn mounts_carry_data_both_ways_enforce_ro_and_share_single_files_alone() {
     let stdout = out.stdout_text();
     assert_eq!(out.code, 0, "stdout: {stdout}\nstderr: {}", out.stderr);
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(
-        lines[0],
-        sha256(&big),
-        "the guest read the big file wrongly"
-    );
-    assert!(
-        std::fs::read(work.join("big.out")).unwrap() == big,
-        "big.out differs"
-    );
+    let big_out = std::fs::read(work.join("big.out")).unwrap();
+    assert_eq!(sha256(&big_out), sha256(&big), "big.out differs");
     assert_same_tree(&work.join("tree"), &work.join("out/tree"));
     for want in [
         "the user's input",
