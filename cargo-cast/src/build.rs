@@ -87,6 +87,10 @@ pub struct CastFlags {
     /// Stop the VM after this long (30, 1.5s, 5m, 1h 30m; 0: no limit).
     #[arg(long, value_name = "DURATION", value_parser = vm_flag(Key::Timeout))]
     pub timeout: Option<String>,
+    /// Share a host path when the executable runs: HOST:GUEST[:ro], repeatable; a
+    /// relative HOST resolves where it runs (CAST_MOUNT replaces these).
+    #[arg(long = "mount", value_name = "HOST:GUEST[:ro]", value_parser = vm_flag(Key::Mounts))]
+    pub mounts: Vec<String>,
 }
 
 /// A flag's parser: the setting's own (as for every other source), giving the
@@ -121,6 +125,10 @@ impl CastFlags {
         );
         set(vm(Key::Interactive), self.interactive.then(|| "1".into()));
         set(vm(Key::Tty), self.tty.then(|| "1".into()));
+        set(
+            vm(Key::Mounts),
+            (!self.mounts.is_empty()).then(|| self.mounts.join(",")),
+        );
         set("CAST_BUILD_NAME", self.name.clone());
         set("CAST_BUILD_ENTRYPOINT", self.entrypoint.clone());
         set("CAST_BUILD_IMAGE", self.image.clone());

@@ -9,7 +9,8 @@
 //! 3. [`net`]: bring up `lo`, and `eth0` statically when the spec asks for a
 //!    network (alongside the root mount).
 //!    [`rootfs`]: mount the root image (EROFS or ext4, read-only) under an overlay with
-//!    a tmpfs upper layer, switch into it, mount the usual API filesystems.
+//!    a tmpfs upper layer, switch into it, mount the usual API filesystems;
+//!    [`mounts`]: attach the host mounts (9p) in it.
 //! 4. [`user`] + [`process`]: resolve the user in the image, start the process with
 //!    pipes or a pty, pump stdio over the ports, forward signals, reap zombies.
 //! 5. Report the exit status, wait for the host's Ack, power off (QEMU exits).
@@ -20,6 +21,7 @@
 mod boot;
 mod control;
 mod log;
+mod mounts;
 mod net;
 mod ports;
 mod process;
@@ -52,12 +54,10 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 fn run(log: &Log) -> Result<(), Error> {
     boot::mount_early()?;
     log.step("early mounts");
-    let skip: &[&str] = if net::disabled_on_cmdline() {
-        net::NET_MODULES
-    } else {
-        &[]
-    };
-    boot::load_modules(log, skip)?;
+    let skip_net = net::disabled_on_cmdline();
+    boot::load_modules(log, |name| {
+        !mounts::is_mount_module(name) && !(skip_net && net::NET_MODULES.contains(&name))
+    })?;
     log.step("modules loaded");
     let mut channel = ports::Channel::open()?;
     log.step("ports open");
@@ -69,19 +69,10 @@ fn run(log: &Log) -> Result<(), Error> {
         other => return Err(format!("expected Start from the host, got {other:?}").into()),
     };
     log.step("start received");
-    let result = start_network(&spec, log)
-        .and_then(|network| {
-            let hosts = net::hosts_file(&spec.hostname, spec.network.as_ref());
-            rootfs::enter(&spec.hostname, &hosts)?;
-            log.step("root switched");
-            network.join().map_err(|_| "network set-up panicked")??;
-            log.step("network up");
-            if let Some(net) = &spec.network {
-                net::write_resolv_conf(net);
-            }
-            Ok(())
-        })
-        .and_then(|()| process::run(*spec, &mut channel, log));
+    let result = prepare(&spec, log).and_then(|()| process::run(*spec, &mut channel, log));
+    // What the process wrote to host mounts and the guest still caches goes to the
+    // host before the exit report: the host stops the VM once it has the report.
+    nix::unistd::sync();
     match result {
         Ok(exit) => {
             channel.send(&exit)?;
@@ -95,6 +86,26 @@ fn run(log: &Log) -> Result<(), Error> {
             channel.wait_ack(ACK_TIMEOUT);
         }
     }
+    Ok(())
+}
+
+/// The process's world: the network (brought up while the root mounts), the root,
+/// then the host mounts in it.
+fn prepare(spec: &cast_proto::StartSpec, log: &Log) -> Result<(), Error> {
+    if !spec.mounts.is_empty() {
+        boot::load_modules(log, mounts::is_mount_module)?;
+        log.step("mount modules loaded");
+    }
+    let network = start_network(spec, log)?;
+    let hosts = net::hosts_file(&spec.hostname, spec.network.as_ref());
+    rootfs::enter(&spec.hostname, &hosts)?;
+    log.step("root switched");
+    network.join().map_err(|_| "network set-up panicked")??;
+    log.step("network up");
+    if let Some(net) = &spec.network {
+        net::write_resolv_conf(net);
+    }
+    mounts::attach(&spec.mounts, log)?;
     Ok(())
 }
 

@@ -6,7 +6,7 @@
 use crate::channel::{self, ConsoleTail, ControlWriter, Progress};
 use crate::error::RunError;
 use crate::network::Network;
-use crate::vm::{Accel, Backend, DiskSlice, KernelImage, Vm, VmSpec};
+use crate::vm::{Accel, Backend, DiskSlice, KernelImage, Share, Vm, VmSpec};
 use cast_core::VmSettings;
 use cast_proto::{read_frame, FrameError, GuestMsg, HostMsg};
 use std::borrow::Cow;
@@ -79,6 +79,8 @@ pub(crate) struct Launcher<'a> {
     pub root: DiskSlice,
     /// Fds every attempt's VM inherits (see [`VmSpec::pass_fds`]); open for the run.
     pub pass_fds: Vec<OwnedFd>,
+    /// Host paths shared with the guest.
+    pub shares: Vec<Share>,
     pub settings: &'a VmSettings,
     /// Where the process's stdout and stderr go.
     pub stdout: &'a File,
@@ -117,6 +119,7 @@ impl Launcher<'_> {
                 network: settings.network.then(|| Network {
                     publish: settings.publish.clone(),
                 }),
+                shares: self.shares.clone(),
                 accel: self.accel,
                 debug: settings.debug,
             })?,

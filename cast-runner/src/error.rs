@@ -23,6 +23,9 @@ pub enum RunError {
     /// A setting (`CAST_*`, a flag, a baked default) is invalid.
     #[error(transparent)]
     Setting(#[from] SettingError),
+    /// A host mount is malformed or its host path is missing.
+    #[error(transparent)]
+    Mount(#[from] cast_core::mount::MountError),
     /// The VM engine could not start.
     #[error(transparent)]
     Vm(#[from] VmError),

@@ -7,6 +7,7 @@
 //! - [`vm`]: the engine trait and the QEMU engine; accelerator choice.
 //! - [`initrd`]: guest init + modules → in-memory initrd.
 //! - [`network`]: the guest's NAT and published ports (host side).
+//! - [`mounts`]: host mounts → the engine's 9p shares and the guest's mount list.
 //! - [`channel`]: socket pairs and stdio pumps (host side of `cast-proto`).
 //! - [`tty`]: raw mode and window size.
 //! - [`session`]: one run, wired together → exit code.
@@ -19,6 +20,7 @@ pub mod channel;
 pub mod error;
 pub mod initrd;
 pub mod network;
+pub mod mounts;
 pub mod session;
 pub mod tty;
 pub mod vm;

@@ -117,6 +117,8 @@ pub(crate) fn run_on(engine: &dyn Backend, req: RunRequest, host: HostIo) -> Res
     let accel = choose_accel(settings.accel).map_err(crate::vm::VmError::from)?;
     check_network(settings)?;
     let prepare = |what| move |source| RunError::Prepare { what, source };
+    let cwd = std::env::current_dir().map_err(prepare("the current directory"))?;
+    let (shares, guest_mounts) = crate::mounts::plan(&settings.mounts, &cwd)?;
 
     let (tx, rx) = mpsc::channel();
     let sig_tx = tx.clone();
@@ -152,6 +154,7 @@ pub(crate) fn run_on(engine: &dyn Backend, req: RunRequest, host: HostIo) -> Res
         initrd: req.initrd,
         root: req.root,
         pass_fds: req.pass_fds,
+        shares,
         settings,
         stdout: &host.stdout,
         stderr: &host.stderr,
@@ -164,7 +167,10 @@ pub(crate) fn run_on(engine: &dyn Backend, req: RunRequest, host: HostIo) -> Res
         raw: None,
         closed_at: None,
     };
-    let mut spec = Some(req.spec);
+    let mut spec = Some(StartSpec {
+        mounts: guest_mounts,
+        ..req.spec
+    });
     let result = loop {
         let event = match session.next_deadline(settings) {
             Some((deadline, expiry)) => {

@@ -18,5 +18,5 @@ pub mod push;
 pub mod registry;
 pub mod tier;
 
-pub use fixtures::{busybox_rootfs, busybox_tree, cargo_cast, RootFs};
+pub use fixtures::{busybox_rootfs, busybox_tree, cargo_cast, has_9p, kernel_with_9p, RootFs};
 pub use proc::{output_of, qemu_processes_mentioning, Output, Run};

@@ -64,6 +64,12 @@ impl Run {
         self
     }
 
+    /// Runs the runner in `dir` (where relative mount paths resolve).
+    pub fn in_dir(mut self, dir: &Path) -> Self {
+        self.cmd.current_dir(dir);
+        self
+    }
+
     /// Feeds these bytes to the runner's stdin (default: empty stdin).
     pub fn stdin(mut self, data: Vec<u8>) -> Self {
         self.stdin = Some(data);
@@ -76,15 +82,28 @@ impl Run {
     }
 
     /// Runs to completion (bounded by [`RUN_BOUND`]) and collects the output.
-    pub fn output(mut self) -> Output {
+    pub fn output(self) -> Output {
+        self.output_within(RUN_BOUND)
+    }
+
+    /// As [`Run::output`] for a run that moves a lot of data: bounded by `bound`,
+    /// with the runner's own `CAST_TIMEOUT` 30 s inside it.
+    pub fn output_within(mut self, bound: Duration) -> Output {
+        let guard = bound.saturating_sub(Duration::from_secs(30)).as_secs();
+        self.cmd.env("CAST_TIMEOUT", guard.to_string());
         let stdin = self.stdin.take().unwrap_or_default();
-        output_of(self.cmd, stdin)
+        output_bounded(self.cmd, stdin, bound)
     }
 }
 
 /// Runs `cmd` with `stdin` to completion (bounded by [`RUN_BOUND`]) and collects
 /// its output.
-pub fn output_of(mut cmd: Command, stdin: Vec<u8>) -> Output {
+pub fn output_of(cmd: Command, stdin: Vec<u8>) -> Output {
+    output_bounded(cmd, stdin, RUN_BOUND)
+}
+
+/// As [`output_of`], bounded by `bound`.
+pub fn output_bounded(mut cmd: Command, stdin: Vec<u8>, bound: Duration) -> Output {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -97,7 +116,7 @@ pub fn output_of(mut cmd: Command, stdin: Vec<u8>) -> Output {
     let err = child.0.stderr.take().unwrap();
     let out_reader = read_in_background(out);
     let err_reader = read_in_background(err);
-    let code = child.wait_bounded(RUN_BOUND);
+    let code = child.wait_bounded(bound);
     let _ = feeder.join();
     Output {
         code,

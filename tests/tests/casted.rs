@@ -97,10 +97,16 @@ fn cast_variables_override_the_baked_defaults() {
 #[test]
 fn cast_options_describe_the_executable_without_booting() {
     let cache = cache();
-    let out = run(&["--cast-info"], &[], cache.path());
+    // The effective settings: baked ones under the CAST_* variables that are set.
+    let out = run(
+        &["--cast-info"],
+        &[("CAST_MOUNT", "/d:/data;.:/w:ro")],
+        cache.path(),
+    );
     assert_eq!(out.code, 0, "stderr: {}", out.stderr);
     let text = out.stdout_text();
     for line in [
+        "vm mounts: /d:/data,.:/w:ro (CAST_MOUNT)\n",
         "name: hello-tool\n",
         "cmd: [\"default-cmd\"]\n",
         "env: GREETING=hi\n",

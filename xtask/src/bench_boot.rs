@@ -32,7 +32,7 @@ pub fn run(args: Args) -> Result<()> {
     let work = tempfile::tempdir()?;
     let initrd = baseline_initrd(work.path())?;
     let rootfs = busybox_rootfs(work.path())?;
-    let runner = build_runner()?;
+    let runner = build_runner(true)?;
     let khz = host_tsc_khz().context("no `cpu MHz` in /proc/cpuinfo")?;
 
     let raw = |_: &mut Option<u64>| -> Result<Duration> {
@@ -226,13 +226,14 @@ pub(crate) fn busybox_rootfs(dir: &Path) -> Result<PathBuf> {
     Ok(dir.join("rootfs.erofs"))
 }
 
-/// Builds the release `cargo-cast` and returns its path.
-fn build_runner() -> Result<PathBuf> {
+/// Builds `cargo-cast` (`release` or the dev profile) and returns its path.
+pub(crate) fn build_runner(release: bool) -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let status = Command::new(cargo)
         .current_dir(workspace)
-        .args(["build", "--release", "--quiet", "--package", "cargo-cast"])
+        .args(["build", "--quiet", "--package", "cargo-cast"])
+        .args(release.then_some("--release"))
         .status()?;
     if !status.success() {
         bail!("building cargo-cast failed");
@@ -240,5 +241,7 @@ fn build_runner() -> Result<PathBuf> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace.join("target"));
-    Ok(target.join("release").join("cargo-cast"))
+    Ok(target
+        .join(if release { "release" } else { "debug" })
+        .join("cargo-cast"))
 }

@@ -6,6 +6,7 @@
 //! - `cargo xtask setup` installs the host tools the tests need and the kernel bundle.
 //! - `cargo xtask test [ARGS]` runs setup, then `cargo test --workspace [ARGS]`.
 //! - `cargo xtask bench boot` compares `cargo cast run` with raw QEMU.
+//! - `cargo xtask bench mount` compares host mounts with raw QEMU's 9p.
 //! - `cargo xtask bench image` compares the EROFS writer with `mkfs.erofs`.
 //! - `cargo xtask bench net` measures host↔guest throughput through the NAT and a
 //!   published port against raw QEMU with the same options, and the network's boot
@@ -17,6 +18,7 @@ mod bench_boot;
 mod bench_casted;
 mod bench_image;
 mod bench_net;
+mod bench_mount;
 mod demo;
 mod setup;
 
@@ -73,6 +75,8 @@ enum Bench {
     Casted,
     /// Host↔guest throughput (NAT, published port) vs raw QEMU; network boot cost.
     Net(bench_net::Args),
+    /// Host mounts: 256 MiB and 10,000 files through `-v` vs raw QEMU's 9p.
+    Mount(bench_mount::Args),
 }
 
 fn main() -> Result<()> {
@@ -90,6 +94,7 @@ fn main() -> Result<()> {
             Bench::Image => bench_image::run(),
             Bench::Casted => bench_casted::run(),
             Bench::Net(args) => bench_net::run(args),
+            Bench::Mount(args) => bench_mount::run(args),
         },
     }
 }

@@ -3,7 +3,9 @@
 //!
 //! The host tools the tests use are listed once, in [`TOOLS`]. On Debian/Ubuntu as root
 //! the missing ones are installed with apt-get; elsewhere the command says what to
-//! install. The guest kernel bundle is prepared if there is none.
+//! install. The guest kernel bundles are prepared if there are none: the default
+//! (Debian's cloud kernel) and Debian's generic kernel, which has 9p for the mount
+//! tests.
 
 use anyhow::{bail, Context, Result};
 use std::path::Path;
@@ -22,6 +24,7 @@ const TOOLS: &[(&str, &str)] = &[
     // `cargo xtask bench boot`'s baseline (bench_boot::BASELINE_TOOLS).
     ("gcc", "gcc"),
     ("cpio", "cpio"),
+    ("xz", "xz-utils"),
 ];
 
 fn on_path(command: &str) -> bool {
@@ -56,7 +59,14 @@ pub fn setup() -> Result<()> {
             .args(&missing)
             .env("DEBIAN_FRONTEND", "noninteractive"))?;
     }
-    crate::kernel(None, None, true)
+    crate::kernel(None, None, true)?;
+    // The mount tests need 9p, which the default (cloud) kernel lacks.
+    let generic = cast_kernel::generic_bundle_dir().context("no cache directory (HOME unset?)")?;
+    crate::kernel(
+        Some(&format!("debian:{}", cast_kernel::DEBIAN_9P_PACKAGE)),
+        Some(generic),
+        true,
+    )
 }
 
 /// Runs setup, then the workspace tests with any extra `cargo test` arguments.

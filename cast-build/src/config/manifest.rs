@@ -233,7 +233,7 @@ fn parse_table(t: &Table, dir: &Path, at: &Table_, bins: bool) -> Result<Parsed,
         };
         if let Some(k) = Key::ALL.into_iter().find(|k| k.name() == key) {
             // A list (`publish = ["8080:80", "53:53/udp"]`) is read as its items
-            // joined by commas, the form `CAST_PUBLISH` and repeated flags take.
+            // joined by commas, the form `CAST_PUBLISH`, `CAST_MOUNT` and repeated flags take.
             let joined;
             let raw = match v {
                 Value::String(s) => Raw::Text(s),

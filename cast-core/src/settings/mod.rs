@@ -31,6 +31,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::publish::PortMapping;
+use crate::mount::{self, Mount};
 
 pub use parse::Accel;
 
@@ -79,11 +80,13 @@ pub enum Key {
     Qemu,
     /// Kernel messages and init timings on stderr.
     Debug,
+    /// Host mounts.
+    Mounts,
 }
 
 impl Key {
     /// Every setting, in the order they are listed to users.
-    pub const ALL: [Key; 11] = [
+    pub const ALL: [Key; 12] = [
         Key::Cpus,
         Key::Memory,
         Key::Timeout,
@@ -95,6 +98,7 @@ impl Key {
         Key::Accel,
         Key::Qemu,
         Key::Debug,
+        Key::Mounts,
     ];
 
     /// Its name in a manifest table and as a flag (`--NAME`).
@@ -111,6 +115,7 @@ impl Key {
             Key::Accel => "accel",
             Key::Qemu => "qemu",
             Key::Debug => "debug",
+            Key::Mounts => "mounts",
         }
     }
 
@@ -128,6 +133,7 @@ impl Key {
             Key::Accel => "CAST_ACCEL",
             Key::Qemu => "CAST_QEMU",
             Key::Debug => "CAST_DEBUG",
+            Key::Mounts => "CAST_MOUNT",
         }
     }
 
@@ -141,6 +147,7 @@ impl Key {
             Key::Interactive => "CAST_BUILD_INTERACTIVE",
             Key::Network => "CAST_BUILD_NETWORK",
             Key::Publish => "CAST_BUILD_PUBLISH",
+            Key::Mounts => "CAST_BUILD_MOUNT",
             Key::BootTimeout | Key::Accel | Key::Qemu | Key::Debug => return None,
         })
     }
@@ -172,6 +179,9 @@ impl Key {
             ),
             Key::Accel => "kvm, hvf or tcg".into(),
             Key::Qemu => "the path of a QEMU binary".into(),
+            Key::Mounts => "host mounts HOST:GUEST[:ro|:rw] (a list, or one string with , or ; \
+                            between mounts; GUEST absolute, not /)"
+                .into(),
         }
     }
 }
@@ -317,6 +327,9 @@ pub struct VmUpdate {
     /// Debug output.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub debug: Option<bool>,
+    /// Host mounts (host paths as written: relative ones resolve at run time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mounts: Option<Vec<Mount>>,
 }
 
 impl VmUpdate {
@@ -398,6 +411,10 @@ impl VmUpdate {
             Key::Accel => self.accel = Some(text("an accelerator")?.parse().map_err(err)?),
             Key::Qemu => self.qemu = Some(PathBuf::from(text("a path")?)),
             Key::Debug => self.debug = Some(boolean()?),
+            Key::Mounts => {
+                let list = text("a list of mounts")?;
+                self.mounts = Some(mount::parse_list(list).map_err(|e| err(e.to_string()))?);
+            }
         }
         Ok(())
     }
@@ -422,6 +439,7 @@ impl VmUpdate {
             Key::Accel => self.accel.map(|a| a.name().to_owned()),
             Key::Qemu => self.qemu.as_ref().map(|p| p.display().to_string()),
             Key::Debug => b(self.debug),
+            Key::Mounts => self.mounts.as_ref().map(|m| show_mounts(m)),
         }
     }
 
@@ -487,6 +505,7 @@ impl VmUpdate {
             accel,
             qemu,
             debug,
+            mounts,
         } = self;
         VmUpdate {
             cpus: cpus.or(lower.cpus),
@@ -500,12 +519,21 @@ impl VmUpdate {
             accel: accel.or(lower.accel),
             qemu: qemu.or(lower.qemu),
             debug: debug.or(lower.debug),
+            mounts: mounts.or(lower.mounts),
         }
     }
 }
 
 /// The inverted form of `CAST_NETWORK` a run also reads.
 pub const NO_NETWORK_ENV: &str = "CAST_NO_NETWORK";
+/// Mounts as one `CAST_MOUNT` string.
+fn show_mounts(mounts: &[Mount]) -> String {
+    mounts
+        .iter()
+        .map(Mount::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
 
 /// How to size and run the VM: every setting resolved.
 #[derive(Debug, Clone, PartialEq)]
@@ -533,6 +561,8 @@ pub struct VmSettings {
     pub qemu: Option<PathBuf>,
     /// Kernel messages and init timings on stderr.
     pub debug: bool,
+    /// Host mounts, host paths as given (resolved when the VM starts).
+    pub mounts: Vec<Mount>,
 }
 
 impl Default for VmSettings {
@@ -549,6 +579,7 @@ impl Default for VmSettings {
             accel: None,
             qemu: None,
             debug: false,
+            mounts: Vec::new(),
         }
     }
 }
@@ -568,6 +599,7 @@ impl VmSettings {
             accel,
             qemu,
             debug,
+            mounts,
         } = update.clone();
         let limit = |d: Duration| (!d.is_zero()).then_some(d);
         VmSettings {
@@ -583,6 +615,7 @@ impl VmSettings {
             accel: accel.or(self.accel),
             qemu: qemu.or(self.qemu),
             debug: debug.unwrap_or(self.debug),
+            mounts: mounts.unwrap_or(self.mounts),
         }
     }
 
@@ -618,6 +651,8 @@ impl VmSettings {
                 .as_ref()
                 .map_or("from PATH".into(), |p| p.display().to_string()),
             Key::Debug => onoff(self.debug),
+            Key::Mounts if self.mounts.is_empty() => "none".into(),
+            Key::Mounts => show_mounts(&self.mounts),
         }
     }
 }

@@ -230,3 +230,30 @@ fn the_network_switches_off_three_ways_and_ports_publish_from_the_environment() 
         .to_string();
     assert!(e.starts_with("CAST_NO_NETWORK=\"maybe\""), "{e}");
 }
+
+#[test]
+fn mounts_are_a_list_setting_baked_as_written_and_replaced_by_cast_mount() {
+    let mut baked = VmUpdate::default();
+    baked
+        .set(
+            Key::Mounts,
+            Raw::Text(".:/work,/etc/a.conf:/a:ro"),
+            &manifest(),
+        )
+        .unwrap();
+    let json = serde_json::to_string(&baked).unwrap();
+    assert!(
+        json.contains(r#""mounts":[".:/work","/etc/a.conf:/a:ro"]"#),
+        "{json}"
+    );
+    let back: VmUpdate = serde_json::from_str(&json).unwrap();
+    back.validate(&Origin::Baked).unwrap();
+    let run =
+        VmUpdate::from_env(env(&[("CAST_MOUNT", "/d:/data;/e:/e:ro")]), &Origin::Env).unwrap();
+    let s = VmSettings::resolve([&back, &run]);
+    assert_eq!(s.show(Key::Mounts), "/d:/data,/e:/e:ro");
+    assert_eq!(VmSettings::resolve([&back]).mounts.len(), 2);
+    let e = VmUpdate::from_env(env(&[("CAST_MOUNT", "/d:data")]), &Origin::Env).unwrap_err();
+    assert!(e.to_string().starts_with("CAST_MOUNT=\"/d:data\""), "{e}");
+    assert_eq!(VmSettings::default().show(Key::Mounts), "none");
+}

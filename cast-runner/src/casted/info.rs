@@ -22,6 +22,7 @@ fn variables() -> String {
   CAST_ACCEL         kvm, hvf or tcg (default: the best usable)
   CAST_QEMU          QEMU binary (default: qemu-system-<arch> on PATH)
   CAST_DEBUG         1: kernel messages and init timings on stderr
+  CAST_MOUNT         host mounts HOST:GUEST[:ro], separated by , or ; (replaces baked ones)
   CAST_CACHE_DIR     cache root (default: ~/.cache/cast)",
         format_mib(MIN_MEMORY_MIB.into())
     )
@@ -122,14 +123,15 @@ pub fn info(
         let ports: Vec<String> = rc.exposed_ports.iter().map(|p| p.to_string()).collect();
         let _ = writeln!(s, "exposed ports: {}", ports.join(" "));
     }
-    // What this executable runs with here: baked defaults under the CAST_* set now.
+    // What this executable runs with here and now: the baked defaults under the
+    // CAST_* variables that are set.
     let baked = &m.vm.settings;
     let env = VmUpdate::from_env(|k| std::env::var(k).ok(), &Origin::Env)
         .map_err(|e| CastedError::Run(e.into()))?;
     let d = VmSettings::resolve([baked, &env]);
     for key in Key::ALL.into_iter().filter(|k| k.bakeable()) {
         let from = if env.raw(key).is_some() {
-            "from the environment"
+            key.env()
         } else if baked.raw(key).is_some() {
             "baked"
         } else {
