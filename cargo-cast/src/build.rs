@@ -64,9 +64,14 @@ pub struct CastFlags {
     /// Replace the image's ENTRYPOINT (and drop its CMD).
     #[arg(long, value_name = "CMD")]
     pub entrypoint: Option<String>,
-    /// No network for the guest (the default: the VM has no NIC yet).
+    /// No network for the guest: only `lo` [default: a NAT'd network card].
     #[arg(long)]
     pub no_network: bool,
+    /// Publish a guest port on the host: [ip:]host:guest[/tcp|udp], ranges as
+    /// 8000-8010:8000-8010; the host side binds 127.0.0.1 unless an address is given
+    /// (no `-p` here: that is Cargo's --package).
+    #[arg(long, value_name = "[IP:]HOST:GUEST[/PROTO]", value_parser = vm_flag(Key::Publish))]
+    pub publish: Vec<String>,
     /// Stream stdin to the process (the default).
     #[arg(short, long)]
     pub interactive: bool,
@@ -82,6 +87,10 @@ pub struct CastFlags {
     /// Stop the VM after this long (30, 1.5s, 5m, 1h 30m; 0: no limit).
     #[arg(long, value_name = "DURATION", value_parser = vm_flag(Key::Timeout))]
     pub timeout: Option<String>,
+    /// Share a host path when the executable runs: HOST:GUEST[:ro], repeatable; a
+    /// relative HOST resolves where it runs (CAST_MOUNT replaces these).
+    #[arg(long = "mount", value_name = "HOST:GUEST[:ro]", value_parser = vm_flag(Key::Mounts))]
+    pub mounts: Vec<String>,
 }
 
 /// A flag's parser: the setting's own (as for every other source), giving the
@@ -110,8 +119,16 @@ impl CastFlags {
         set(vm(Key::Memory), self.memory.clone());
         set(vm(Key::Timeout), self.timeout.clone());
         set(vm(Key::Network), self.no_network.then(|| "0".into()));
+        set(
+            vm(Key::Publish),
+            (!self.publish.is_empty()).then(|| self.publish.join(",")),
+        );
         set(vm(Key::Interactive), self.interactive.then(|| "1".into()));
         set(vm(Key::Tty), self.tty.then(|| "1".into()));
+        set(
+            vm(Key::Mounts),
+            (!self.mounts.is_empty()).then(|| self.mounts.join(",")),
+        );
         set("CAST_BUILD_NAME", self.name.clone());
         set("CAST_BUILD_ENTRYPOINT", self.entrypoint.clone());
         set("CAST_BUILD_IMAGE", self.image.clone());

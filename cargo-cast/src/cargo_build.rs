@@ -5,10 +5,19 @@
 //!
 //! Cargo's stderr is shown as is with `-v`; otherwise it is kept (and shown only if
 //! the build fails) while a spinner names the crate being compiled, on terminals.
+//!
+//! Cargo runs in a process group of its own, with its rustc and build-script
+//! children; SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to `cargo cast` are forwarded
+//! to that whole group ([`Forwarder`]), and once Cargo has ended `cargo cast` dies of
+//! the same signal. So killing `cargo cast build` never leaves a build running that
+//! holds the target directory's lock.
 
 use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
 
 use anyhow::{bail, Context as _, Result};
 use cargo_metadata::Message;
@@ -143,7 +152,9 @@ pub fn build(flags: &CargoFlags, env: &[(String, String)], ui: &Ui) -> Result<Ve
         cmd.env("CAST_OFFLINE", "1");
     }
     let started = std::time::SystemTime::now();
+    cmd.process_group(0);
     let mut child = cmd.spawn().context("cannot run cargo (is it on PATH?)")?;
+    let forwarder = Forwarder::start(child.id())?;
     let stderr = child.stderr.take().map(|mut e| {
         std::thread::spawn(move || {
             let mut s = String::new();
@@ -180,6 +191,7 @@ pub fn build(flags: &CargoFlags, env: &[(String, String)], ui: &Ui) -> Result<Ve
     }
     let status = child.wait().context("waiting for cargo")?;
     spinner.finish_and_clear();
+    forwarder.finish();
     let err_text = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
     if !status.success() {
         eprint!("{err_text}");
@@ -204,6 +216,55 @@ pub fn build(flags: &CargoFlags, env: &[(String, String)], ui: &Ui) -> Result<Ve
             }
         })
         .collect())
+}
+
+/// Forwards termination signals to Cargo's process group while the build runs.
+struct Forwarder {
+    handle: signal_hook::iterator::Handle,
+    thread: std::thread::JoinHandle<()>,
+    caught: Arc<AtomicI32>,
+}
+
+impl Forwarder {
+    const SIGNALS: [i32; 4] = [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+        signal_hook::consts::SIGQUIT,
+    ];
+
+    /// Catches the signals and forwards them to the process group `pgid`.
+    fn start(pgid: u32) -> Result<Self> {
+        let mut signals =
+            signal_hook::iterator::Signals::new(Self::SIGNALS).context("cannot catch signals")?;
+        let handle = signals.handle();
+        let caught = Arc::new(AtomicI32::new(0));
+        let seen = caught.clone();
+        let thread = std::thread::spawn(move || {
+            for signal in signals.forever() {
+                seen.store(signal, Ordering::SeqCst);
+                // SAFETY: kill(2) with a negative pid signals the process group Cargo
+                // leads (made with process_group(0)); no memory is involved.
+                unsafe { libc::kill(-(pgid as i32), signal) };
+            }
+        });
+        Ok(Forwarder {
+            handle,
+            thread,
+            caught,
+        })
+    }
+
+    /// Stops forwarding once Cargo has ended; if a signal was forwarded, ends this
+    /// process by the same signal (as the shell expects of a killed command).
+    fn finish(self) {
+        self.handle.close();
+        let _ = self.thread.join();
+        let signal = self.caught.load(Ordering::SeqCst);
+        if signal != 0 {
+            let _ = signal_hook::low_level::emulate_default_handler(signal);
+        }
+    }
 }
 
 fn short(package_id: &str) -> &str {

@@ -41,26 +41,27 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    Build(Box<build::BuildArgs>),
+    Build(ui::WithVerbosity<Box<build::BuildArgs>>),
     Run(run::RunArgs),
-    New(new::NewArgs),
+    New(ui::WithVerbosity<new::NewArgs>),
     Info(info::InfoArgs),
-    Sign(sign::SignArgs),
-    Cache(cache::CacheArgs),
-    Kernel(kernel::KernelArgs),
+    Sign(ui::WithVerbosity<sign::SignArgs>),
+    Cache(ui::WithVerbosity<cache::CacheArgs>),
+    Kernel(ui::WithVerbosity<kernel::KernelArgs>),
     Completions(completions::CompletionsArgs),
 }
 
 fn main() {
     let Cargo::Cast(cli) = Cargo::parse();
+    let ui = |own: ui::Verbosity| ui::Ui::new(cli.verbosity.or(own));
     let code = match cli.command {
         Command::Run(args) => run::run(args),
-        Command::Build(args) => report(build::run(*args, &ui::Ui::new(cli.verbosity))),
-        Command::New(args) => report(new::run(args, &ui::Ui::new(cli.verbosity))),
+        Command::Build(a) => report(build::run(*a.args, &ui(a.verbosity))),
+        Command::New(a) => report(new::run(a.args, &ui(a.verbosity))),
         Command::Info(args) => report(info::run(args)),
-        Command::Sign(args) => report(sign::run(args, &ui::Ui::new(cli.verbosity))),
-        Command::Cache(args) => report(cache::run(args, &ui::Ui::new(cli.verbosity))),
-        Command::Kernel(args) => report(kernel::run(args, &ui::Ui::new(cli.verbosity))),
+        Command::Sign(a) => report(sign::run(a.args, &ui(a.verbosity))),
+        Command::Cache(a) => report(cache::run(a.args, &ui(a.verbosity))),
+        Command::Kernel(a) => report(kernel::run(a.args, &ui(a.verbosity))),
         Command::Completions(args) => {
             completions::run::<Cargo>(args);
             0

@@ -3,6 +3,7 @@
 //! DIR [-- ARGS...]` first builds DIR's Containerfile into a root image (through the
 //! build cache, see [`crate::run_dir`]) and runs its entrypoint the same way.
 
+use cast_core::settings::{Key, Raw};
 use cast_core::settings::{Origin, VmSettings, VmUpdate};
 use cast_kernel::KernelBundle;
 use cast_proto::StartSpec;
@@ -17,11 +18,15 @@ const PROGRAM: &str = "cargo-cast";
   cargo cast run ./image -- --help          # build ./image/Containerfile, run it
   cargo cast run --rootfs rootfs.erofs -- /bin/sh -c 'echo hello'
   echo data | cargo cast run --rootfs rootfs.erofs -e LANG=C -w /tmp -u nobody -- cat
+  cargo cast run --rootfs rootfs.erofs -v .:/work -v ./in.txt:/in.txt:ro -- ls /work
   CAST_MEMORY=1.5G CAST_TIMEOUT=5m cargo cast run --rootfs rootfs.erofs -- /bin/sh
+  cargo cast run -p 8080:80 --rootfs rootfs.erofs -- httpd -f -p 80
 
 Environment: CAST_KERNEL, CAST_QEMU, CAST_ACCEL (kvm|hvf|tcg), CAST_CPUS (2),
 CAST_MEMORY (512M), CAST_TIMEOUT (30, 1.5s, 5m), CAST_BOOT_TIMEOUT (30s),
-CAST_TTY (0|1), CAST_INTERACTIVE (0|1), CAST_DEBUG (1).
+CAST_TTY (0|1), CAST_INTERACTIVE (0|1), CAST_DEBUG (1), CAST_NETWORK (1|0),
+CAST_NO_NETWORK (1), CAST_PUBLISH (8080:80,127.0.0.1:5353:53/udp),
+CAST_MOUNT (HOST:GUEST[:ro], separated by , or ;).
 Exit status: the command's; 125 runtime failure, 124 timeout, 126/127 cannot run.")]
 pub struct RunArgs {
     /// A directory with a Containerfile: build it (cached) and run its entrypoint;
@@ -47,9 +52,20 @@ pub struct RunArgs {
     /// User in the VM: name, uid, name:group or uid:gid.
     #[arg(short = 'u', long = "user", value_name = "USER")]
     pub(crate) user: Option<String>,
+    /// Share a host directory or file: HOST:GUEST[:ro] (a relative HOST resolves
+    /// against the current directory); repeatable; replaces CAST_MOUNT.
+    #[arg(short = 'v', long = "volume", value_name = "HOST:GUEST[:ro]")]
+    pub(crate) volumes: Vec<cast_core::mount::Mount>,
     /// Hostname of the VM.
     #[arg(long, default_value = "cast")]
     pub(crate) hostname: String,
+    /// Publish a guest port on the host: [ip:]host:guest[/tcp|udp]; ranges as
+    /// 8000-8010:8000-8010. The host side binds 127.0.0.1 unless an address is given.
+    #[arg(short = 'p', long = "publish", value_name = "[IP:]HOST:GUEST[/PROTO]")]
+    pub(crate) publish: Vec<String>,
+    /// No network: the guest has only `lo`.
+    #[arg(long)]
+    pub(crate) no_network: bool,
     /// The command and its arguments.
     #[arg(last = true, value_name = "CMD", required_unless_present = "dir")]
     pub(crate) command: Vec<String>,
@@ -73,7 +89,21 @@ fn try_run(mut args: RunArgs) -> Result<i32, RunError> {
     // clap guarantees DIR or --rootfs; a directory has just set --rootfs.
     let rootfs = args.rootfs.clone().unwrap_or_default();
     let env = VmUpdate::from_env(|k| std::env::var(k).ok(), &Origin::Env)?;
-    let settings = VmSettings::resolve([&env]);
+    let mut flags = VmUpdate {
+        mounts: (!args.volumes.is_empty()).then(|| std::mem::take(&mut args.volumes)),
+        ..VmUpdate::default()
+    };
+    if args.no_network {
+        flags.set(Key::Network, Raw::Bool(false), &Origin::Flag)?;
+    }
+    if !args.publish.is_empty() {
+        flags.set(
+            Key::Publish,
+            Raw::Text(&args.publish.join(",")),
+            &Origin::Flag,
+        )?;
+    }
+    let settings = VmSettings::resolve([&env, &flags]);
     let kernel = KernelBundle::locate(args.kernel.as_deref())?;
     let size = std::fs::metadata(&rootfs)
         .map_err(|e| RunError::RootImage {

@@ -7,15 +7,37 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// Output verbosity, shared by every subcommand.
+/// Output verbosity: before the subcommand, and after it on every subcommand but
+/// `run` (where `-v` mounts a volume, as in `docker run`).
 #[derive(Debug, Clone, Copy, Default, clap::Args)]
 pub struct Verbosity {
     /// Print only errors.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(short, long, conflicts_with = "verbose")]
     pub quiet: bool,
     /// Show Cargo's output and more detail.
-    #[arg(short, long, global = true)]
+    #[arg(short, long)]
     pub verbose: bool,
+}
+
+impl Verbosity {
+    /// Either level's flags (`cargo cast -v build` and `cargo cast build -v`).
+    pub fn or(self, other: Verbosity) -> Verbosity {
+        Verbosity {
+            quiet: self.quiet || other.quiet,
+            verbose: self.verbose || other.verbose,
+        }
+    }
+}
+
+/// A subcommand's arguments with the verbosity flags.
+#[derive(Debug, clap::Args)]
+pub struct WithVerbosity<A: clap::Args> {
+    /// The subcommand's own arguments.
+    #[command(flatten)]
+    pub args: A,
+    /// `-q` / `-v`.
+    #[command(flatten)]
+    pub verbosity: Verbosity,
 }
 
 /// The output channel of one command.

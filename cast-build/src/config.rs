@@ -208,13 +208,6 @@ pub fn resolve(layers: impl IntoIterator<Item = CastLayer>, crate_dir: &Path) ->
             ImageSource::Containerfile { path, context }
         }
     };
-    if vm.network == Some(true) {
-        warnings.push(
-            "network = true: the microVM has no network interface yet, so the program runs \
-             without a network; remove the setting (or pass --no-network) to silence this"
-                .to_owned(),
-        );
-    }
     CastConfig {
         source,
         name,

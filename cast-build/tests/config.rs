@@ -155,25 +155,31 @@ fn image_and_kernel_and_commands() {
 }
 
 #[test]
-fn network_request_warns() {
-    let c = resolve(
-        [CastLayer {
-            vm: VmUpdate {
-                network: Some(true),
-                ..VmUpdate::default()
-            },
-            ..Default::default()
-        }],
-        Path::new("/c"),
+fn network_is_on_by_default_and_ports_are_published_from_a_list() {
+    let c = resolve([CastLayer::default()], Path::new("/c"));
+    assert!(c.settings().network && c.settings().publish.is_empty());
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    let (_dir, manifest) = workspace(
+        "",
+        "network = false
+publish = [\"8080:80\", \"0.0.0.0:5353:53/udp\"]\n",
     );
-    assert!(c.settings().network);
+    let m = ManifestConfig::load(&manifest).unwrap();
+    let s = resolve(m.layers(None), Path::new("/x")).settings();
+    assert!(!s.network);
+    let shown: Vec<String> = s.publish.iter().map(ToString::to_string).collect();
+    assert_eq!(shown, ["127.0.0.1:8080:80/tcp", "0.0.0.0:5353:53/udp"]);
+    // The flag's variable replaces the manifest's list.
+    let flags = env(&[("CAST_BUILD_PUBLISH", "9090:90")]);
+    let mut layers = vec![flags];
+    layers.extend(m.layers(None));
+    let s = resolve(layers, Path::new("/x")).settings();
+    assert_eq!(s.show(Key::Publish), "127.0.0.1:9090:90/tcp");
+    let e = err("", "publish = [\"80\"]\n");
     assert!(
-        c.warnings[0].contains("no network interface"),
-        "{:?}",
-        c.warnings
+        e.contains("publish") && e.contains("give the host port too"),
+        "{e}"
     );
-    let c = resolve([env(&[("CAST_BUILD_NETWORK", "0")])], Path::new("/c"));
-    assert!(!c.settings().network && c.warnings.is_empty());
 }
 
 #[test]

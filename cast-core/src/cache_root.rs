@@ -80,6 +80,19 @@ impl CacheRoot {
         self.kernels().join("default")
     }
 
+    /// `kernel/debian-generic`: Debian's generic kernel, with 9p for host mounts
+    /// (`cargo xtask setup`; the mount tests use it).
+    pub fn generic_kernel(&self) -> PathBuf {
+        self.kernels().join("debian-generic")
+    }
+
+    /// `mnt/`: an empty directory, the mount point of the private tmpfs that
+    /// single-file mounts are shared from (only ever mounted on inside QEMU's own
+    /// mount namespace; cast-runner).
+    pub fn mount_point(&self) -> PathBuf {
+        self.root.join("mnt")
+    }
+
     /// `payload/kernel/`: decompressed kernels of casted executables (cast-payload).
     pub fn payload_kernels(&self) -> PathBuf {
         self.root.join("payload").join("kernel")

@@ -5,6 +5,8 @@
 //! - [`cache_entry`]: the one way a cache entry is written (temp, check, sync,
 //!   rename), files and directories.
 //! - [`cache_root`]: the cache root and the areas each crate writes in it.
+//! - [`publish`]: published ports in Docker's `-p` grammar.
+//! - [`mount`]: host mounts (`HOST:GUEST[:ro]`), parsed and resolved.
 //! - [`settings`]: the VM settings (cpus, memory, timeouts, …): defaults, one parser
 //!   per setting, the sources and their precedence.
 //!
@@ -14,6 +16,8 @@
 
 pub mod cache_entry;
 pub mod cache_root;
+pub mod publish;
+pub mod mount;
 pub mod run_config;
 pub mod settings;
 

@@ -62,11 +62,15 @@ fn parse_list(list: &str) -> Vec<Module> {
 /// Outcome of each module by name, and a signal when one finishes.
 type Done = Arc<(Mutex<HashMap<String, Result<(), String>>>, Condvar)>;
 
-/// Loads every listed module, each after its dependencies; one already loaded is fine.
-/// No list (a kernel with everything built in) loads nothing.
-pub fn load_modules(log: &Log) -> io::Result<()> {
+/// Loads the listed modules `wanted` picks, each after its dependencies (one not
+/// picked counts as loaded); one already loaded is fine. No list (a kernel with
+/// everything built in) loads nothing.
+pub fn load_modules(log: &Log, wanted: impl Fn(&str) -> bool) -> io::Result<()> {
     let list = match std::fs::read_to_string(MODULE_LIST) {
-        Ok(list) => parse_list(&list),
+        Ok(list) => parse_list(&list)
+            .into_iter()
+            .filter(|m| wanted(&m.name))
+            .collect::<Vec<_>>(),
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e),
     };

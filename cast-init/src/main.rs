@@ -6,8 +6,11 @@
 //!    in `/cast/modules` (virtio transport, block, console, erofs, overlay).
 //! 2. [`ports`]: find the virtio-serial ports by name, say Hello, receive the
 //!    [`StartSpec`](cast_proto::StartSpec).
-//! 3. [`rootfs`]: mount the root image (EROFS or ext4, read-only) under an overlay with
-//!    a tmpfs upper layer, switch into it, mount the usual API filesystems.
+//! 3. [`net`]: bring up `lo`, and `eth0` statically when the spec asks for a
+//!    network (alongside the root mount).
+//!    [`rootfs`]: mount the root image (EROFS or ext4, read-only) under an overlay with
+//!    a tmpfs upper layer, switch into it, mount the usual API filesystems;
+//!    [`mounts`]: attach the host mounts (9p) in it.
 //! 4. [`user`] + [`process`]: resolve the user in the image, start the process with
 //!    pipes or a pty, pump stdio over the ports, forward signals, reap zombies.
 //! 5. Report the exit status, wait for the host's Ack, power off (QEMU exits).
@@ -18,6 +21,8 @@
 mod boot;
 mod control;
 mod log;
+mod mounts;
+mod net;
 mod ports;
 mod process;
 mod pumps;
@@ -49,7 +54,10 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 fn run(log: &Log) -> Result<(), Error> {
     boot::mount_early()?;
     log.step("early mounts");
-    boot::load_modules(log)?;
+    let skip_net = net::disabled_on_cmdline();
+    boot::load_modules(log, |name| {
+        !mounts::is_mount_module(name) && !(skip_net && net::NET_MODULES.contains(&name))
+    })?;
     log.step("modules loaded");
     let mut channel = ports::Channel::open()?;
     log.step("ports open");
@@ -61,12 +69,10 @@ fn run(log: &Log) -> Result<(), Error> {
         other => return Err(format!("expected Start from the host, got {other:?}").into()),
     };
     log.step("start received");
-    let result = rootfs::enter(&spec.hostname)
-        .map_err(Error::from)
-        .and_then(|()| {
-            log.step("root switched");
-            process::run(*spec, &mut channel, log)
-        });
+    let result = prepare(&spec, log).and_then(|()| process::run(*spec, &mut channel, log));
+    // What the process wrote to host mounts and the guest still caches goes to the
+    // host before the exit report: the host stops the VM once it has the report.
+    nix::unistd::sync();
     match result {
         Ok(exit) => {
             channel.send(&exit)?;
@@ -81,6 +87,41 @@ fn run(log: &Log) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// The process's world: the network (brought up while the root mounts), the root,
+/// then the host mounts in it.
+fn prepare(spec: &cast_proto::StartSpec, log: &Log) -> Result<(), Error> {
+    if !spec.mounts.is_empty() {
+        boot::load_modules(log, mounts::is_mount_module)?;
+        log.step("mount modules loaded");
+    }
+    let network = start_network(spec, log)?;
+    let hosts = net::hosts_file(&spec.hostname, spec.network.as_ref());
+    rootfs::enter(&spec.hostname, &hosts)?;
+    log.step("root switched");
+    network.join().map_err(|_| "network set-up panicked")??;
+    log.step("network up");
+    if let Some(net) = &spec.network {
+        net::write_resolv_conf(net);
+    }
+    mounts::attach(&spec.mounts, log)?;
+    Ok(())
+}
+
+/// Brings up `lo` and, when asked, configures `eth0` in a thread (a few ioctls,
+/// done while the root image mounts).
+fn start_network(
+    spec: &cast_proto::StartSpec,
+    log: &Log,
+) -> Result<std::thread::JoinHandle<Result<(), net::NetError>>, Error> {
+    net::loopback_up()?;
+    log.step("lo up");
+    let network = spec.network.clone();
+    Ok(std::thread::spawn(move || match network {
+        Some(network) => net::configure(&network),
+        None => Ok(()),
+    }))
 }
 
 /// Ends the VM: with QEMU's `-no-reboot` a reboot makes QEMU exit at once.

@@ -56,6 +56,7 @@ pub fn run(spec: StartSpec, channel: &mut Channel, log: &Log) -> Result<GuestMsg
     };
     drop_privileges_on_exec(&mut cmd, &user, spec.tty);
 
+    let oom_kills_before = oom_kills();
     let mut child = match cmd.spawn() {
         Ok(child) => child,
         Err(e) => return Ok(exec_failure(&argv0, &e)),
@@ -117,12 +118,32 @@ pub fn run(spec: StartSpec, channel: &mut Channel, log: &Log) -> Result<GuestMsg
     reap_all();
     let stdout_bytes = stdout.join().unwrap_or(0);
     let stderr_bytes = stderr.map(|h| h.join().unwrap_or(0)).unwrap_or(0);
+    // Nothing on the host can send SIGKILL into the VM: a SIGKILL while the OOM
+    // killer was at work is the OOM killer's.
+    let oom_killed =
+        status == ExitStatus::Signal(Signal::SIGKILL as i32) && oom_kills() > oom_kills_before;
     Ok(GuestMsg::Exit {
         status,
         stdout_bytes,
         stderr_bytes,
-        message: None,
+        message: oom_killed.then(|| {
+            "the process was killed by the guest's OOM killer (out of memory); raise CAST_MEMORY"
+                .to_owned()
+        }),
     })
+}
+
+/// How many processes the kernel's OOM killer has killed since boot (`oom_kill` in
+/// /proc/vmstat; 0 if unreadable).
+fn oom_kills() -> u64 {
+    std::fs::read_to_string("/proc/vmstat")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("oom_kill "))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 /// The process's environment: the run config's, plus Docker's defaults for `PATH`,

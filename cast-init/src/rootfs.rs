@@ -7,6 +7,11 @@
 //!
 //! Every write lands in the tmpfs and is gone when the VM ends. The switch is
 //! switch_root's: move /dev, /proc, /sys over, move the new root onto `/`, chroot.
+//!
+//! Memory: tmpfs pages cannot be swapped, so the tmpfs mounts together are capped
+//! at half of the guest's memory ([`TMPFS_SIZES`]); filling them is "No space left
+//! on device", never the OOM killer taking the process. `/tmp` is the image's own
+//! (on the writable overlay, as in Docker), created with mode 1777 if missing.
 
 use nix::mount::{mount, MsFlags};
 use nix::unistd::{chdir, chroot, sethostname};
@@ -20,6 +25,19 @@ const ROOT_DEVICE: &str = "/dev/vda";
 const LOWER: &str = "/cast/lower";
 const RW: &str = "/cast/rw";
 const NEW_ROOT: &str = "/cast/root";
+
+/// Size caps of the tmpfs mounts, as shares of the guest's memory: the overlay's
+/// upper layer, /dev/shm and /run; together 50%.
+const TMPFS_SIZES: [(&str, &str); 3] = [(RW, "40%"), ("/dev/shm", "5%"), ("/run", "5%")];
+
+/// The `size=` option of the tmpfs mounted on `target`.
+fn tmpfs_size(target: &str) -> &'static str {
+    TMPFS_SIZES
+        .iter()
+        .find(|(t, _)| *t == target)
+        .map(|(_, size)| *size)
+        .expect("every tmpfs has a size")
+}
 
 /// A filesystem the guest can mount as the root image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,8 +87,8 @@ fn mnt(
 }
 
 /// Mounts the root image with its overlay, switches into it, and prepares the
-/// process's world (API filesystems, hostname).
-pub fn enter(hostname: &str) -> io::Result<()> {
+/// process's world (API filesystems, hostname, `hosts`: see [`crate::net::hosts_file`]).
+pub fn enter(hostname: &str, hosts: &str) -> io::Result<()> {
     let fs = wait_and_detect()?;
     mnt(
         ROOT_DEVICE,
@@ -84,7 +102,7 @@ pub fn enter(hostname: &str) -> io::Result<()> {
         RW,
         Some("tmpfs"),
         MsFlags::empty(),
-        Some("mode=0755"),
+        Some(&format!("mode=0755,size={}", tmpfs_size(RW))),
     )?;
     std::fs::create_dir_all(format!("{RW}/upper"))?;
     std::fs::create_dir_all(format!("{RW}/work"))?;
@@ -112,7 +130,7 @@ pub fn enter(hostname: &str) -> io::Result<()> {
     chdir("/")?;
     mount_api_filesystems()?;
     sethostname(hostname)?;
-    write_host_files(hostname);
+    write_host_files(hostname, hosts);
     Ok(())
 }
 
@@ -134,7 +152,8 @@ fn wait_and_detect() -> io::Result<RootFs> {
     })
 }
 
-/// /dev/pts, /dev/shm, /run, /tmp and the /dev symlinks a process expects.
+/// /dev/pts, /dev/shm, /run, /tmp (the image's, created if missing) and the /dev
+/// symlinks a process expects.
 fn mount_api_filesystems() -> io::Result<()> {
     let nosuid = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
     mnt(
@@ -144,9 +163,15 @@ fn mount_api_filesystems() -> io::Result<()> {
         MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
         Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
     )?;
-    mnt("shm", "/dev/shm", Some("tmpfs"), nosuid, Some("mode=1777"))?;
-    mnt("tmpfs", "/run", Some("tmpfs"), nosuid, Some("mode=0755"))?;
-    mnt("tmpfs", "/tmp", Some("tmpfs"), nosuid, Some("mode=1777"))?;
+    for (source, target, mode) in [("shm", "/dev/shm", "1777"), ("tmpfs", "/run", "0755")] {
+        let options = format!("mode={mode},size={}", tmpfs_size(target));
+        mnt(source, target, Some("tmpfs"), nosuid, Some(&options))?;
+    }
+    if std::fs::symlink_metadata("/tmp").is_err() {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir("/tmp")?;
+        std::fs::set_permissions("/tmp", std::fs::Permissions::from_mode(0o1777))?;
+    }
     for (link, target) in [
         ("/dev/fd", "/proc/self/fd"),
         ("/dev/stdin", "/proc/self/fd/0"),
@@ -160,16 +185,12 @@ fn mount_api_filesystems() -> io::Result<()> {
     Ok(())
 }
 
-/// /etc/hostname and /etc/hosts as Docker provides them (best effort: an image
-/// without /etc gets none).
-fn write_host_files(hostname: &str) {
-    if Path::new("/etc").is_dir() {
-        let _ = std::fs::write("/etc/hostname", format!("{hostname}\n"));
-        let hosts = format!(
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
-        );
-        let _ = std::fs::write("/etc/hosts", hosts);
-    }
+/// /etc/hostname and /etc/hosts as Docker provides them, in every image (an image
+/// without /etc gets one in the overlay; best effort: a file in the way stays).
+fn write_host_files(hostname: &str, hosts: &str) {
+    let _ = std::fs::create_dir_all("/etc");
+    let _ = std::fs::write("/etc/hostname", format!("{hostname}\n"));
+    let _ = std::fs::write("/etc/hosts", hosts);
 }
 
 #[cfg(test)]

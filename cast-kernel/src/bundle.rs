@@ -137,3 +137,10 @@ impl KernelBundle {
 pub fn default_bundle_dir() -> Option<PathBuf> {
     cast_core::cache_root::CacheRoot::from_env().map(|c| c.default_kernel())
 }
+
+/// Where `cargo xtask setup` puts the bundle of Debian's generic kernel
+/// ([`DEBIAN_9P_PACKAGE`](crate::DEBIAN_9P_PACKAGE)): 9p for host mounts, which
+/// the default cloud kernel lacks. The mount tests use it.
+pub fn generic_bundle_dir() -> Option<PathBuf> {
+    cast_core::cache_root::CacheRoot::from_env().map(|c| c.generic_kernel())
+}

@@ -24,7 +24,9 @@ pub use build::{
     build, build_label, missing_options, up_to_date, BuildError, BuildOptions, BuildSource,
     CONFIG_FRAGMENT, DEBIAN_SOURCE_TARBALL,
 };
-pub use bundle::{default_bundle_dir, BundleManifest, KernelBundle, LocateError};
-pub use modules::{depends as module_depends, ModuleError, GUEST_MODULES};
-pub use prepare::{prepare, KernelSource, PrepareError};
+pub use bundle::{
+    default_bundle_dir, generic_bundle_dir, BundleManifest, KernelBundle, LocateError,
+};
+pub use modules::{depends as module_depends, ModuleError, GUEST_MODULES, SOFT_DEPENDENCIES};
+pub use prepare::{prepare, KernelSource, PrepareError, DEBIAN_9P_PACKAGE};
 pub use vmlinux::{extract_vmlinux, VmlinuxError};

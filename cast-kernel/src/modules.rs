@@ -8,14 +8,27 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The drivers a cast guest needs: the virtio-mmio transport, the root disk, the
-/// channel ports, the root filesystems and the overlay over them.
+/// channel ports, the root filesystems and the overlay over them, and the network
+/// card (`virtio_net`, which pulls in `failover` and `net_failover`); then the optional
+/// ones, taken when the kernel has them as modules: a CRC32C implementation (which
+/// `libcrc32c`, under erofs, finds by name, so it must load first), and 9p over virtio
+/// for host mounts (Debian's generic kernel has them; its cloud kernel has no 9p).
 pub const GUEST_MODULES: &[&str] = &[
     "virtio_mmio",
     "virtio_blk",
     "virtio_console",
+    "crc32c_generic",
     "erofs",
     "overlay",
+    "virtio_net",
+    "9pnet_virtio",
+    "9p",
 ];
+
+/// Load-order needs that `.modinfo` does not state as `depends=` (they are
+/// `softdep`s by alias): the module, and the one that must load before it when the
+/// bundle has both.
+pub const SOFT_DEPENDENCIES: &[(&str, &str)] = &[("libcrc32c", "crc32c_generic")];
 
 /// The module set could not be resolved.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +93,10 @@ fn visit(
     }
     let path = &files[name];
     for dep in depends(path)? {
+        let soft = SOFT_DEPENDENCIES.contains(&(name, dep.as_str()));
+        if soft && !files.contains_key(&dep) {
+            continue;
+        }
         if !files.contains_key(&dep) {
             return Err(ModuleError::MissingDependency {
                 module: name.to_owned(),
@@ -118,7 +135,9 @@ fn index(tree: &Path) -> Result<BTreeMap<String, PathBuf>, ModuleError> {
     Ok(found)
 }
 
-/// The `depends=` list of a module's `.modinfo` section (normalised names).
+/// The modules that must load before this one: the `depends=` list of its `.modinfo`
+/// section (normalised names) and its [`SOFT_DEPENDENCIES`] (a loader skips those
+/// the bundle does not carry).
 pub fn depends(path: &Path) -> Result<Vec<String>, ModuleError> {
     use object::{Object, ObjectSection};
     let data = std::fs::read(path).map_err(|source| ModuleError::Io {
@@ -143,5 +162,20 @@ pub fn depends(path: &Path) -> Result<Vec<String>, ModuleError> {
                 .collect::<Vec<_>>()
         })
         .filter(|d| !d.is_empty())
+        .chain(soft_dependencies(path))
         .collect())
+}
+
+/// The [`SOFT_DEPENDENCIES`] of the module file at `path`.
+fn soft_dependencies(path: &Path) -> impl Iterator<Item = String> + '_ {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(".ko"))
+        .map(normalise)
+        .unwrap_or_default();
+    SOFT_DEPENDENCIES
+        .iter()
+        .filter(move |(module, _)| *module == name)
+        .map(|(_, before)| before.to_string())
 }

@@ -34,6 +34,9 @@ pub enum KernelSource {
 /// modules, boots under TCG (see ARCHITECTURE.md).
 pub const DEFAULT_DEBIAN_PACKAGE: &str = "linux-image-cloud-amd64";
 
+/// Debian's generic kernel: like the cloud kernel, plus 9p as modules (host mounts).
+pub const DEBIAN_9P_PACKAGE: &str = "linux-image-amd64";
+
 impl std::str::FromStr for KernelSource {
     type Err = PrepareError;
     /// `debian[:PACKAGE]`, `deb:PATH`, `tree:DIR`, `file:PATH`, or a bare path (a

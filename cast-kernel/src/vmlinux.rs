@@ -6,7 +6,8 @@
 //! kernel XZ; zstd is handled too. The result has a PVH entry point, which QEMU boots
 //! directly and which starts faster under TCG than the self-decompressing bzImage.
 
-use std::io::{Cursor, Read};
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
 
 /// The kernel image could not be turned into a vmlinux.
 #[derive(Debug, thiserror::Error)]
@@ -60,12 +61,7 @@ pub fn extract_vmlinux(image: &[u8]) -> Result<Vec<u8>, VmlinuxError> {
                 .map_err(|e| corrupt(e.into()))?;
             out
         }
-        XZ_MAGIC => {
-            let mut out = Vec::new();
-            lzma_rs::xz_decompress(&mut Cursor::new(payload), &mut out)
-                .map_err(|e| corrupt(e.to_string().into()))?;
-            out
-        }
+        XZ_MAGIC => xz(payload).map_err(corrupt)?,
         other => return Err(VmlinuxError::UnsupportedCompression(other)),
     };
     if !out.starts_with(ELF_MAGIC) {
@@ -95,6 +91,28 @@ fn bzimage_payload(image: &[u8]) -> Result<&[u8], VmlinuxError> {
             length,
             size: image.len(),
         })
+}
+
+/// Decodes an XZ stream with the `xz` tool: kernels use the x86 BCJ filter, which no
+/// pure-Rust XZ decoder reads; `--single-stream` ignores the size word the kernel
+/// build appends.
+fn xz(payload: &[u8]) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>> {
+    let mut child = Command::new("xz")
+        .args(["--decompress", "--stdout", "--single-stream"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run xz ({e}): install xz-utils"))?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let output = std::thread::scope(|s| {
+        s.spawn(move || stdin.write_all(payload));
+        child.wait_with_output()
+    })?;
+    if !output.status.success() {
+        return Err(format!("xz: {}", String::from_utf8_lossy(&output.stderr).trim()).into());
+    }
+    Ok(output.stdout)
 }
 
 /// Decodes the legacy LZ4 frame (after its magic): blocks of `u32` size + data. The

@@ -185,7 +185,12 @@ pub fn get(
             .unwrap_or_default();
         return Err(Failure::Exit { status, message });
     }
-    let reply: Reply = serde_json::from_slice(&out).map_err(|e| {
+    parse_reply(&out)
+}
+
+/// The credentials in a successful helper's stdout (untrusted: never quoted back).
+fn parse_reply(out: &[u8]) -> Result<Option<Credentials>, Failure> {
+    let reply: Reply = serde_json::from_slice(out).map_err(|e| {
         let kind = match e.classify() {
             serde_json::error::Category::Data => "unexpected fields or types",
             serde_json::error::Category::Eof => "unexpected end",
@@ -244,4 +249,64 @@ fn first_line(s: &str) -> Option<String> {
         out.push('…');
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Property tests of the helper's reply, untrusted input: bounded for CI by
+    //! proptest's default 256 cases (`PROPTEST_CASES` raises it).
+
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_output_is_credentials_none_or_an_error_that_quotes_nothing(
+            out in proptest::collection::vec(any::<u8>(), 0..256),
+        ) {
+            if let Err(e) = parse_reply(&out) {
+                let msg = e.to_string();
+                prop_assert!(
+                    msg.starts_with("printed something other than credentials JSON ("),
+                    "{msg}"
+                );
+                // Only the parser's position: no byte of the output comes back.
+                let detail = msg.split('(').nth(1).unwrap_or("");
+                prop_assert!(
+                    detail.chars().all(|c| c.is_ascii_lowercase()
+                        || c.is_ascii_digit()
+                        || " )".contains(c)),
+                    "{msg}"
+                );
+            }
+        }
+
+        #[test]
+        fn a_reply_gives_exactly_its_credentials_and_a_broken_one_never_its_secret(
+            user in "(?s).{0,20}",
+            secret in "[a-zA-Z0-9]{8,24}",
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let json = serde_json::json!({
+                "ServerURL": "reg.example",
+                "Username": user,
+                "Secret": secret,
+            })
+            .to_string();
+            let got = parse_reply(json.as_bytes()).unwrap();
+            match got {
+                None => prop_assert!(user.is_empty()),
+                Some(c) if user == TOKEN_USERNAME => {
+                    prop_assert_eq!(c.identity_token.as_deref(), Some(secret.as_str()));
+                }
+                Some(c) => {
+                    prop_assert_eq!((c.username, c.password), (user.clone(), secret.clone()));
+                }
+            }
+            let broken = &json.as_bytes()[..cut.index(json.len())];
+            if let Err(e) = parse_reply(broken) {
+                prop_assert!(!e.to_string().contains(&secret));
+            }
+        }
+    }
 }

@@ -8,8 +8,11 @@
 //!   against its SHA-256, fsynced, then renamed into place (and the directory
 //!   fsynced), by [`cast_core::cache_entry`]. An entry exists only complete;
 //!   leftovers of a killed run are removed under the lock.
-//! - An entry is trusted by name and size: only this code creates it, after the hash
-//!   check.
+//! - An entry is trusted only while a stamp (`<cache>/payload/verified/kernel-<sha256>`)
+//!   holds its identity (device, inode, size, mtime, ctime), written after its hash
+//!   matched. Any other file under that name (a flipped byte changes the ctime, a
+//!   replacement is another inode) is hashed again, and extracted again if it does
+//!   not match: a shared writable cache cannot hand a run another kernel.
 //! - A cache that cannot be written is reported as [`CacheError::Unwritable`]; the
 //!   casted runtime then decodes the kernel into memory for that run instead.
 
@@ -18,7 +21,7 @@ use crate::reader::{Payload, ReadError};
 use cast_core::cache_entry::{self, StagedFile};
 use fs4::fs_std::FileExt;
 use sha2::{Digest, Sha256};
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -62,7 +65,8 @@ fn kernel_dir(root: &Path) -> PathBuf {
 pub fn extract_kernel(payload: &Payload<'_>, root: &Path) -> Result<PathBuf, CacheError> {
     let part = &payload.manifest.kernel;
     let entry = kernel_entry(payload, root);
-    if is_complete(&entry, part.decoded_length) {
+    let stamp = kernel_stamp(root, &part.decoded_sha256);
+    if is_verified(&entry, &stamp, part) {
         return Ok(entry);
     }
     let dir = kernel_dir(root);
@@ -79,12 +83,17 @@ pub fn extract_kernel(payload: &Payload<'_>, root: &Path) -> Result<PathBuf, Cac
         .open(kernel_lock_path(&dir, sha))
         .map_err(unwritable)?;
     FileExt::lock_exclusive(&lock).map_err(unwritable)?;
-    if is_complete(&entry, part.decoded_length) {
+    if is_verified(&entry, &stamp, part) {
         return Ok(entry); // another run extracted it while we waited
     }
     // With the lock held, temporaries of this entry are leftovers of killed runs.
     cache_entry::remove_leftovers(&entry);
     let result = write_entry(payload, &entry, &dir);
+    if result.is_ok() {
+        if let Ok(file) = File::open(&entry) {
+            let _ = write_stamp(&stamp, &file); // best effort: the next run hashes
+        }
+    }
     drop(lock); // closing the file releases the lock
     result.map(|()| entry)
 }
@@ -172,8 +181,69 @@ impl<W: Write> Write for Checked<'_, W> {
     }
 }
 
-fn is_complete(entry: &Path, len: u64) -> bool {
-    entry
+fn kernel_stamp(root: &Path, sha: &str) -> PathBuf {
+    stamp_dir(root).join(format!("kernel-{sha}"))
+}
+
+/// Where stamps live: `<cache>/payload/verified`.
+pub fn stamp_dir(root: &Path) -> PathBuf {
+    cast_core::CacheRoot::new(root).payload_verified()
+}
+
+/// Whether `entry` is the decoded kernel `part` describes: its stamp names this very
+/// file, or else its bytes hash to the part's decoded SHA-256 (then it is stamped).
+fn is_verified(entry: &Path, stamp: &Path, part: &crate::format::Part) -> bool {
+    let Ok(mut file) = File::open(entry) else {
+        return false;
+    };
+    if !file
         .metadata()
-        .is_ok_and(|m| m.is_file() && m.len() == len)
+        .is_ok_and(|m| m.is_file() && m.len() == part.decoded_length)
+    {
+        return false;
+    }
+    if stamp_matches(stamp, &file) {
+        return true;
+    }
+    let mut hasher = Sha256::new();
+    if io::copy(&mut file, &mut hasher).is_err() || hex(&hasher.finalize()) != part.decoded_sha256 {
+        return false;
+    }
+    let _ = write_stamp(stamp, &file); // best effort
+    true
+}
+
+/// A file's identity: device, inode, size, mtime, ctime. A write to the file changes
+/// its ctime; a copy or replacement is another inode.
+fn identity(file: &File) -> io::Result<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = file.metadata()?;
+    Ok(format!(
+        "{} {} {} {}.{} {}.{}\n",
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec()
+    ))
+}
+
+/// Whether `stamp` records the identity of `file` (checked before).
+pub fn stamp_matches(stamp: &Path, file: &File) -> bool {
+    match (std::fs::read_to_string(stamp), identity(file)) {
+        (Ok(recorded), Ok(id)) => recorded == id,
+        _ => false,
+    }
+}
+
+/// Records that `file` was checked: its identity in `stamp`, written to a temporary
+/// name and renamed into place.
+pub fn write_stamp(stamp: &Path, file: &File) -> io::Result<()> {
+    let id = identity(file)?;
+    if let Some(dir) = stamp.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    cache_entry::write_file(stamp, id.as_bytes())
 }

@@ -2,11 +2,17 @@
 //! the build-script helper that writes it into `OUT_DIR` ([`link_payload`]).
 //!
 //! One section ([`ELF_SECTION`] / `__TEXT,`[`MACHO_SECTION`]), aligned to 4 KiB,
-//! holds the payload; the global data symbol [`PAYLOAD_SYMBOL`] is defined at its
-//! start with the payload's size, and [`LEN_SYMBOL`] is a little-endian `u64` holding
-//! that size in the read-only data section. The binary references both (see
-//! `cast_runner::casted_main!`), which also keeps the section through the linker's
-//! garbage collection.
+//! holds the payload; the global symbol [`PAYLOAD_SYMBOL`] is defined at its start
+//! with the payload's size, and [`LEN_SYMBOL`] is a little-endian `u64` holding that
+//! size in the read-only data section. The binary references only the length (see
+//! `cast_runner::casted_main!`) and reads the payload from its own file.
+//!
+//! In ELF the payload section is not loaded (no `SHF_ALLOC`, like debug info):
+//! linkers place such sections after everything the program needs to run, so a
+//! truncated or damaged file still runs the runtime's own checks instead of
+//! crashing in missing code, and the payload never occupies the process's address
+//! space. Linkers keep non-loaded sections through garbage collection. In Mach-O
+//! the section stays in `__TEXT`, marked `S_ATTR_NO_DEAD_STRIP`.
 //!
 //! The `object` writer keeps section data in memory; the payload is handed to it as
 //! a read-only memory map of the payload file (`Mmap`), so a
@@ -21,7 +27,7 @@
 use crate::builder::PayloadBuilder;
 use crate::format::{Manifest, ALIGN};
 use crate::BuildError;
-use object::write::{Object, StandardSection, Symbol, SymbolSection};
+use object::write::{Object, SectionFlags, StandardSection, Symbol, SymbolSection};
 use object::SymbolScope;
 use object::{Architecture, BinaryFormat, Endianness, SectionKind, SymbolFlags, SymbolKind};
 use std::fs::File;
@@ -124,8 +130,17 @@ pub fn build_object(payload: &[u8], target: ObjectTarget) -> Object<'_> {
         // No executable stack: say so, as compilers do.
         obj.add_section(Vec::new(), b".note.GNU-stack".to_vec(), SectionKind::Other);
     }
-    let section = obj.add_section(segment.to_vec(), name.to_vec(), SectionKind::ReadOnlyData);
+    let kind = match target.format {
+        ObjectFormat::Elf => SectionKind::Other, // SHT_PROGBITS without SHF_ALLOC
+        ObjectFormat::MachO => SectionKind::ReadOnlyData,
+    };
+    let section = obj.add_section(segment.to_vec(), name.to_vec(), kind);
     obj.section_mut(section).set_data(payload, ALIGN);
+    if target.format == ObjectFormat::MachO {
+        obj.section_mut(section).flags = SectionFlags::MachO {
+            flags: object::macho::S_REGULAR | object::macho::S_ATTR_NO_DEAD_STRIP,
+        };
+    }
     obj.add_symbol(Symbol {
         name: PAYLOAD_SYMBOL.as_bytes().to_vec(),
         value: 0,

@@ -2,8 +2,9 @@
 //! (every size and offset checked before use), parts verified against their SHA-256.
 //!
 //! [`Payload::parse`] checks structure only and is cheap; [`Payload::verify`] hashes
-//! the parts held in memory. The root image can also be verified from a file
-//! ([`verify_file_part`]), which is what QEMU will read.
+//! the parts held in memory. A runtime reads a payload from its executable's file
+//! with [`read_prefix`] (everything but the root image) and verifies the root image
+//! from the file ([`verify_file_part`]), which is what QEMU will read.
 
 use crate::format::{
     hex, Encoding, Header, Manifest, Part, PartKind, ALIGN, FORMAT_VERSION, HEADER_LEN,
@@ -27,6 +28,9 @@ pub enum ReadError {
     /// A part's bytes do not match their recorded hash.
     #[error("the payload is damaged: the {} does not match its SHA-256", .0.name())]
     Hash(PartKind),
+    /// Reading the payload from its file failed.
+    #[error("cannot read the payload")]
+    File(#[source] std::io::Error),
     /// Reading a part from a file failed.
     #[error("cannot read the payload's {}", .0.name())]
     Io(PartKind, #[source] std::io::Error),
@@ -35,7 +39,10 @@ pub enum ReadError {
 /// A parsed, structurally valid payload.
 #[derive(Debug, Clone)]
 pub struct Payload<'a> {
+    /// The payload's bytes at hand: all of it, or all but the root image.
     bytes: &'a [u8],
+    /// The payload's length (header included).
+    total_len: u64,
     /// The manifest.
     pub manifest: Manifest,
     /// SHA-256 of the manifest: it covers every part's hash, so it names the payload.
@@ -46,61 +53,40 @@ impl<'a> Payload<'a> {
     /// Parses and validates the header and manifest of `bytes` (which may extend past
     /// the payload's end).
     pub fn parse(bytes: &'a [u8]) -> Result<Self, ReadError> {
-        let damaged = |why: &str| ReadError::Damaged(why.to_owned());
-        let head: &[u8; HEADER_LEN] = bytes
-            .get(..HEADER_LEN)
-            .and_then(|h| h.try_into().ok())
-            .ok_or_else(|| damaged("shorter than its header"))?;
-        let header = Header::decode(head).ok_or_else(|| damaged("bad header magic"))?;
-        if header.format != FORMAT_VERSION {
-            return Err(ReadError::Version {
-                found: header.format,
-            });
+        Self::parse_in(bytes, bytes.len() as u64)
+    }
+
+    /// Like [`Payload::parse`] for a payload of which only the first bytes are at
+    /// hand (what [`read_prefix`] read: everything before the root image), in a
+    /// place with room for `room` bytes (its section). Only the kernel and the initrd
+    /// must be in `bytes`; [`Payload::part_bytes`] then has no root image.
+    pub fn parse_in(bytes: &'a [u8], room: u64) -> Result<Self, ReadError> {
+        let (header, manifest, digest) = parse_described(bytes, room)?;
+        let in_memory = manifest.initrd.offset + manifest.initrd.length;
+        if (bytes.len() as u64) < in_memory {
+            return Err(ReadError::Damaged("it is cut short".into()));
         }
-        if header.manifest_len == 0 || header.manifest_len > MAX_MANIFEST_LEN {
-            return Err(damaged("impossible manifest length"));
-        }
-        let manifest_end = HEADER_LEN as u64 + header.manifest_len;
-        if header.total_len < manifest_end || header.total_len > bytes.len() as u64 {
-            return Err(damaged("its recorded length does not match its size"));
-        }
-        let bytes = &bytes[..header.total_len as usize];
-        let json = &bytes[HEADER_LEN..manifest_end as usize];
-        let digest: [u8; 32] = Sha256::digest(json).into();
-        if digest != header.manifest_sha256 {
-            return Err(damaged("the manifest does not match its SHA-256"));
-        }
-        let manifest: Manifest = serde_json::from_slice(json)
-            .map_err(|e| ReadError::Damaged(format!("unreadable manifest: {e}")))?;
-        if manifest.format != FORMAT_VERSION {
-            return Err(ReadError::Version {
-                found: manifest.format,
-            });
-        }
-        let mut end_of_previous = manifest_end;
-        for kind in PartKind::ALL {
-            check_part(kind, manifest.part(kind), end_of_previous, header.total_len)?;
-            let part = manifest.part(kind);
-            end_of_previous = part.offset + part.length;
-        }
+        let bytes = &bytes[..header.total_len.min(bytes.len() as u64) as usize];
         Ok(Payload {
             bytes,
+            total_len: header.total_len,
             manifest,
             digest,
         })
     }
 
-    /// Length of the header and manifest: the bytes that describe the parts.
-    pub fn described_len(&self) -> usize {
-        self.manifest.kernel.offset.min(self.bytes.len() as u64) as usize
+    /// The payload's length in bytes, header included.
+    pub fn len(&self) -> u64 {
+        self.total_len
     }
 
-    /// The whole payload.
-    pub fn bytes(&self) -> &'a [u8] {
-        self.bytes
+    /// Whether the payload is empty (never: it has a header).
+    pub fn is_empty(&self) -> bool {
+        self.total_len == 0
     }
 
-    /// A part's stored bytes (bounds were checked by [`Payload::parse`]).
+    /// A part's stored bytes (bounds were checked by [`Payload::parse`]). Panics for
+    /// the root image of a payload parsed from a prefix ([`Payload::parse_in`]).
     pub fn part_bytes(&self, kind: PartKind) -> &'a [u8] {
         let p = self.manifest.part(kind);
         &self.bytes[p.offset as usize..(p.offset + p.length) as usize]
@@ -157,6 +143,93 @@ pub fn verify_file_part(
     } else {
         Err(ReadError::Hash(kind))
     }
+}
+
+/// Decodes and checks the header at the start of `bytes`; `room` bounds the payload.
+fn parse_header(bytes: &[u8], room: u64) -> Result<Header, ReadError> {
+    let damaged = |why: &str| ReadError::Damaged(why.to_owned());
+    let head: &[u8; HEADER_LEN] = bytes
+        .get(..HEADER_LEN)
+        .and_then(|h| h.try_into().ok())
+        .ok_or_else(|| damaged("shorter than its header"))?;
+    let header = Header::decode(head).ok_or_else(|| damaged("bad header magic"))?;
+    if header.manifest_len == 0 || header.manifest_len > MAX_MANIFEST_LEN {
+        return Err(damaged("impossible manifest length"));
+    }
+    if header.total_len < HEADER_LEN as u64 + header.manifest_len || header.total_len > room {
+        return Err(damaged("its recorded length does not match its size"));
+    }
+    Ok(header)
+}
+
+/// Parses the header and manifest (the first bytes of `bytes`) and checks every
+/// part's place against the payload's length.
+///
+/// The format number is believed only once the manifest matched its SHA-256 and
+/// names the same format: a flipped bit in the header is damage, not a version.
+fn parse_described(bytes: &[u8], room: u64) -> Result<(Header, Manifest, [u8; 32]), ReadError> {
+    let damaged = |why: &str| ReadError::Damaged(why.to_owned());
+    let header = parse_header(bytes, room)?;
+    let json = bytes
+        .get(HEADER_LEN..HEADER_LEN + header.manifest_len as usize)
+        .ok_or_else(|| damaged("it is cut short"))?;
+    let digest: [u8; 32] = Sha256::digest(json).into();
+    if digest != header.manifest_sha256 {
+        return Err(damaged("the manifest does not match its SHA-256"));
+    }
+    if header.format != FORMAT_VERSION {
+        #[derive(serde::Deserialize)]
+        struct Format {
+            format: u32,
+        }
+        return Err(match serde_json::from_slice::<Format>(json) {
+            Ok(m) if m.format == header.format => ReadError::Version {
+                found: header.format,
+            },
+            _ => damaged("its header's format number does not match its manifest"),
+        });
+    }
+    let manifest: Manifest = serde_json::from_slice(json)
+        .map_err(|e| ReadError::Damaged(format!("unreadable manifest: {e}")))?;
+    if manifest.format != FORMAT_VERSION {
+        return Err(damaged(
+            "its header's format number does not match its manifest",
+        ));
+    }
+    let mut end_of_previous = HEADER_LEN as u64 + header.manifest_len;
+    for kind in PartKind::ALL {
+        let part = manifest.part(kind);
+        check_part(kind, part, end_of_previous, header.total_len)?;
+        end_of_previous = part.offset + part.length;
+    }
+    Ok((header, manifest, digest))
+}
+
+/// Reads from `file` at `offset` the part of a payload a runtime keeps in memory:
+/// header, manifest, kernel and initrd (everything before the root image), checking
+/// each length before reading. `room` is the space the payload may occupy (its
+/// section). Parse the result with [`Payload::parse_in`].
+#[cfg(unix)]
+pub fn read_prefix(file: &std::fs::File, offset: u64, room: u64) -> Result<Vec<u8>, ReadError> {
+    use std::os::unix::fs::FileExt;
+    let mut bytes = Vec::new();
+    let fill = |bytes: &mut Vec<u8>, to: u64| {
+        let from = bytes.len();
+        bytes.resize(to as usize, 0);
+        file.read_exact_at(&mut bytes[from..], offset + from as u64)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => {
+                    ReadError::Damaged("the file ends inside it".into())
+                }
+                _ => ReadError::File(e),
+            })
+    };
+    fill(&mut bytes, (HEADER_LEN as u64).min(room))?;
+    let header = parse_header(&bytes, room)?;
+    fill(&mut bytes, HEADER_LEN as u64 + header.manifest_len)?;
+    let (_, manifest, _) = parse_described(&bytes, room)?;
+    fill(&mut bytes, manifest.initrd.offset + manifest.initrd.length)?;
+    Ok(bytes)
 }
 
 fn check_part(kind: PartKind, p: &Part, min_offset: u64, total: u64) -> Result<(), ReadError> {

@@ -5,7 +5,8 @@
 
 use crate::channel::{self, ConsoleTail, ControlWriter, Progress};
 use crate::error::RunError;
-use crate::vm::{qemu::Qemu, Accel, Backend, DiskSlice, KernelImage, Vm, VmSpec};
+use crate::network::Network;
+use crate::vm::{Accel, Backend, DiskSlice, KernelImage, Share, Vm, VmSpec};
 use cast_core::VmSettings;
 use cast_proto::{read_frame, FrameError, GuestMsg, HostMsg};
 use std::borrow::Cow;
@@ -59,16 +60,31 @@ pub(crate) struct Attempt {
     pub started: Instant,
 }
 
+impl Attempt {
+    /// Stops the VM and reaps it: a run leaves no process behind, not even a zombie
+    /// (under a parent that does not reap, such as a container without an init, they
+    /// would pile up).
+    pub(crate) fn stop(&self) {
+        self.vm.kill();
+        let _ = self.vm.wait();
+    }
+}
+
 /// Starts attempts with the same engine, kernel, initrd and root.
 pub(crate) struct Launcher<'a> {
-    pub backend: Qemu,
+    pub backend: &'a dyn Backend,
     pub accel: Accel,
     pub kernel: KernelImage,
     pub initrd: Cow<'static, [u8]>,
     pub root: DiskSlice,
     /// Fds every attempt's VM inherits (see [`VmSpec::pass_fds`]); open for the run.
     pub pass_fds: Vec<OwnedFd>,
+    /// Host paths shared with the guest.
+    pub shares: Vec<Share>,
     pub settings: &'a VmSettings,
+    /// Where the process's stdout and stderr go.
+    pub stdout: &'a File,
+    pub stderr: &'a File,
     pub events: Sender<Event>,
 }
 
@@ -86,17 +102,24 @@ impl Launcher<'_> {
                     .try_clone()
                     .map_err(prepare("the kernel image"))?,
                 initrd: self.initrd.clone(),
-                cmdline: if settings.debug {
-                    "cast_debug=1".into()
-                } else {
-                    String::new()
-                },
+                cmdline: [
+                    settings.debug.then_some("cast_debug=1"),
+                    (!settings.network).then_some("cast_net=0"),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" "),
                 cpus: settings.cpus,
                 memory_mib: settings.memory_mib,
                 root: self.root.clone(),
                 pass_fds: self.pass_fds.iter().map(|fd| fd.as_fd()).collect(),
                 ports: guest.ports,
                 console: guest.console,
+                network: settings.network.then(|| Network {
+                    publish: settings.publish.clone(),
+                }),
+                shares: self.shares.clone(),
                 accel: self.accel,
                 debug: settings.debug,
             })?,
@@ -122,10 +145,11 @@ impl Launcher<'_> {
             }
         });
         let broken = control.clone();
-        let stdout = channel::pump_output(host.stdout, dup_stdio(1)?, move || {
+        let sink = |file: &File| file.try_clone().map_err(prepare("the host's stdio"));
+        let stdout = channel::pump_output(host.stdout, sink(self.stdout)?, move || {
             let _ = broken.send(&HostMsg::CloseStdout);
         });
-        let stderr = channel::pump_output(host.stderr, dup_stdio(2)?, || {});
+        let stderr = channel::pump_output(host.stderr, sink(self.stderr)?, || {});
         Ok(Attempt {
             id,
             vm,

@@ -86,23 +86,43 @@ impl ControlWriter {
 /// How far an output pump has got.
 #[derive(Debug, Default)]
 pub struct Progress {
-    state: Mutex<(u64, bool)>,
+    state: Mutex<PumpState>,
     changed: Condvar,
 }
 
+/// Bytes through, whether the stream ended, and whether its last line is unfinished.
+#[derive(Debug, Default)]
+struct PumpState {
+    bytes: u64,
+    ended: bool,
+    mid_line: bool,
+}
+
 impl Progress {
-    fn update(&self, add: u64, ended: bool) {
+    fn update(&self, data: &[u8], ended: bool) {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        s.0 += add;
-        s.1 |= ended;
+        s.bytes += data.len() as u64;
+        s.ended |= ended;
+        if let Some(last) = data.last() {
+            s.mid_line = *last != b'\n';
+        }
         self.changed.notify_all();
+    }
+
+    /// Whether the output so far ends inside a line (a prompt, say): a message printed
+    /// after it on the same terminal needs a newline first.
+    pub fn mid_line(&self) -> bool {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .mid_line
     }
 
     /// Waits until `total` bytes went through or the stream ended, at most until
     /// `deadline`; returns the bytes seen.
     pub fn wait_for(&self, total: u64, deadline: Instant) -> u64 {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        while s.0 < total && !s.1 {
+        while s.bytes < total && !s.ended {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
@@ -113,7 +133,7 @@ impl Progress {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
-        s.0
+        s.bytes
     }
 }
 
@@ -144,9 +164,9 @@ pub fn pump_output(
             {
                 (on_broken.take().unwrap())();
             }
-            p.update(n as u64, false);
+            p.update(&buf[..n], false);
         }
-        p.update(0, true);
+        p.update(&[], true);
     });
     progress
 }
@@ -183,37 +203,62 @@ pub fn pump_stdin(
 /// Keeps the last bytes the guest printed on its serial console (kernel messages),
 /// echoing them to stderr when debugging, for error reports.
 #[derive(Debug, Clone, Default)]
-pub struct ConsoleTail(Arc<Mutex<Vec<u8>>>);
+pub struct ConsoleTail(Arc<Console>);
+
+/// What a [`ConsoleTail`] shares with its reader thread.
+#[derive(Debug, Default)]
+struct Console {
+    /// The last bytes, and whether the console has closed.
+    state: Mutex<(Vec<u8>, bool)>,
+    closed: Condvar,
+}
 
 impl ConsoleTail {
     const KEEP: usize = 16 * 1024;
+    /// How long [`ConsoleTail::text`] waits for a console that has not closed.
+    const SETTLE: Duration = Duration::from_secs(2);
 
     /// Starts collecting from the console socket.
     pub fn collect(mut console: UnixStream, echo: bool) -> Self {
         let tail = ConsoleTail::default();
-        let t = tail.clone();
+        let shared = tail.0.clone();
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n @ 1..) = console.read(&mut buf) {
                 if echo {
                     let _ = std::io::stderr().write_all(&buf[..n]);
                 }
-                let mut all = t.0.lock().unwrap_or_else(|e| e.into_inner());
-                all.extend_from_slice(&buf[..n]);
-                if all.len() > 2 * Self::KEEP {
-                    let cut = all.len() - Self::KEEP;
-                    all.drain(..cut);
+                let mut s = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+                s.0.extend_from_slice(&buf[..n]);
+                if s.0.len() > 2 * Self::KEEP {
+                    let cut = s.0.len() - Self::KEEP;
+                    s.0.drain(..cut);
                 }
             }
+            shared.state.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
+            shared.closed.notify_all();
         });
         tail
     }
 
-    /// The last lines, waiting briefly for the console to catch up.
+    /// The last lines. Called once the VM has ended (or been killed): waits until the
+    /// console has closed, so its last words are in, at most [`Self::SETTLE`].
     pub fn text(&self) -> String {
-        std::thread::sleep(Duration::from_millis(20));
-        let all = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let start = all.len().saturating_sub(Self::KEEP);
-        String::from_utf8_lossy(&all[start..]).into_owned()
+        let deadline = Instant::now() + Self::SETTLE;
+        let mut s = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+        while !s.1 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            s = self
+                .0
+                .closed
+                .wait_timeout(s, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        let start = s.0.len().saturating_sub(Self::KEEP);
+        String::from_utf8_lossy(&s.0[start..]).into_owned()
     }
 }

@@ -23,6 +23,9 @@ pub enum RunError {
     /// A setting (`CAST_*`, a flag, a baked default) is invalid.
     #[error(transparent)]
     Setting(#[from] SettingError),
+    /// A host mount is malformed or its host path is missing.
+    #[error(transparent)]
+    Mount(#[from] cast_core::mount::MountError),
     /// The VM engine could not start.
     #[error(transparent)]
     Vm(#[from] VmError),
@@ -43,6 +46,12 @@ pub enum RunError {
         #[source]
         source: io::Error,
     },
+    /// A published port cannot be bound on the host.
+    #[error(transparent)]
+    Port(#[from] crate::network::PortError),
+    /// Ports are published but the network is off.
+    #[error("ports are published ({0}) but networking is off: drop --no-network / CAST_NO_NETWORK / network = false, or the ports")]
+    PortsWithoutNetwork(String),
     /// The guest never came up.
     #[error("the VM did not boot within {waited:?}; run with CAST_DEBUG=1 to see the kernel's messages{console}")]
     BootTimeout {
@@ -73,6 +82,9 @@ pub enum RunError {
         /// Host version.
         host: u32,
     },
+    /// The guest sent a valid message at a point where the protocol does not allow it.
+    #[error("the guest broke the channel protocol: {0}")]
+    OutOfOrder(&'static str),
     /// The guest sent something that is not a valid message.
     #[error("the guest sent an invalid control message")]
     Frame(#[from] FrameError),

@@ -6,6 +6,8 @@
 //!
 //! - [`vm`]: the engine trait and the QEMU engine; accelerator choice.
 //! - [`initrd`]: guest init + modules → in-memory initrd.
+//! - [`network`]: the guest's NAT and published ports (host side).
+//! - [`mounts`]: host mounts → the engine's 9p shares and the guest's mount list.
 //! - [`channel`]: socket pairs and stdio pumps (host side of `cast-proto`).
 //! - [`tty`]: raw mode and window size.
 //! - [`session`]: one run, wired together → exit code.
@@ -17,9 +19,14 @@ pub mod casted;
 pub mod channel;
 pub mod error;
 pub mod initrd;
+pub mod network;
+pub mod mounts;
 pub mod session;
 pub mod tty;
 pub mod vm;
+
+#[cfg(test)]
+mod session_tests;
 
 pub use error::{RunError, EXIT_RUNTIME_FAILURE, EXIT_TIMEOUT};
 pub use session::{run, RunRequest};

@@ -1,7 +1,9 @@
 //! One run, from VM start to exit code: the event loop that wires engine, channel,
 //! signals and timeouts together.
 //!
-//! 1. Validate the root image; pick TTY mode, QEMU and the accelerator.
+//! 1. Validate the root image; find QEMU ([`run`]); the rest runs on any [`Backend`]
+//!    ([`run_on`]): pick TTY mode and the accelerator; check that every published
+//!    host port can be bound.
 //! 2. Catch signals; start the VM (`attempt::Attempt`).
 //! 3. On the guest's Hello: send the [`StartSpec`], enter raw mode (TTY), pump stdin.
 //!    A guest that does not say Hello within `CAST_BOOT_TIMEOUT` is stopped and
@@ -9,19 +11,24 @@
 //!    guest yet, so the retry is invisible but for a message).
 //! 4. Forward signals and window sizes; enforce the run timeout.
 //! 5. On the exit report: wait until every output byte arrived, Ack, stop the VM,
-//!    return the process's exit code.
+//!    reap it, return the process's exit code.
+//!
+//! The host side a run talks to (stdio, signals) is a [`HostIo`]: the process's own in
+//! [`run`], pipes and an injected signal channel in the unit tests, which drive this
+//! loop with a fake engine (`vm::fake`) instead of QEMU.
 
 use crate::attempt::{dup_stdio, Attempt, Event, Launcher};
 use crate::channel;
 use crate::error::RunError;
+use crate::network;
 use crate::tty::{self, RawMode};
-use crate::vm::{choose_accel, qemu::Qemu, DiskSlice, KernelImage};
+use crate::vm::{choose_accel, qemu::Qemu, Backend, DiskSlice, KernelImage};
 use cast_core::VmSettings;
 use cast_proto::{GuestMsg, HostMsg, StartSpec, PROTOCOL_VERSION};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH};
 use std::borrow::Cow;
 use std::fs::File;
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 /// How long to wait for output still in flight after the exit report.
@@ -62,36 +69,95 @@ enum Expiry {
     Closed,
 }
 
-/// Runs the request; returns the process's exit code (or 126/127 when it could not
-/// run). Runtime failures are errors; [`RunError::exit_code`] maps them.
+/// Where a run's stdio goes and where its signals come from.
+pub(crate) struct HostIo {
+    /// Read for the process's stdin (when [`VmSettings::interactive`]).
+    pub stdin: File,
+    /// The process's stdout goes here.
+    pub stdout: File,
+    /// The process's stderr goes here.
+    pub stderr: File,
+    /// Signals to forward.
+    pub signals: SignalSource,
+}
+
+/// Where the signals a run forwards come from.
+pub(crate) enum SignalSource {
+    /// The runner process's own (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1/2, SIGWINCH).
+    Process,
+    /// A channel (tests).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Channel(Receiver<i32>),
+}
+
+impl HostIo {
+    /// The runner process's own stdio and signals.
+    fn process() -> Result<Self, RunError> {
+        Ok(HostIo {
+            stdin: dup_stdio(0)?,
+            stdout: dup_stdio(1)?,
+            stderr: dup_stdio(2)?,
+            signals: SignalSource::Process,
+        })
+    }
+}
+
+/// Runs the request in a QEMU VM; returns the process's exit code (or 126/127 when
+/// it could not run). Runtime failures are errors; [`RunError::exit_code`] maps them.
 pub fn run(req: RunRequest) -> Result<i32, RunError> {
     check_root(&req.root)?;
+    let engine = Qemu::locate(req.settings.qemu.as_deref())?;
+    run_on(&engine, req, HostIo::process()?)
+}
+
+/// Runs the request on `engine`, with `host`'s stdio and signals.
+pub(crate) fn run_on(engine: &dyn Backend, req: RunRequest, host: HostIo) -> Result<i32, RunError> {
     let settings = &req.settings;
     let tty = settings.tty.unwrap_or_else(tty::both_terminals);
-    let backend = Qemu::locate(settings.qemu.as_deref())?;
     let accel = choose_accel(settings.accel).map_err(crate::vm::VmError::from)?;
+    check_network(settings)?;
     let prepare = |what| move |source| RunError::Prepare { what, source };
+    let cwd = std::env::current_dir().map_err(prepare("the current directory"))?;
+    let (shares, guest_mounts) = crate::mounts::plan(&settings.mounts, &cwd)?;
 
     let (tx, rx) = mpsc::channel();
-    let mut signals = signal_hook::iterator::Signals::new([
-        SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH,
-    ])
-    .map_err(prepare("signal handling"))?;
-    let signal_handle = signals.handle();
     let sig_tx = tx.clone();
-    std::thread::spawn(move || {
-        for s in signals.forever() {
-            let _ = sig_tx.send(Event::Signal(s));
+    let signal_handle = match host.signals {
+        SignalSource::Process => {
+            let mut signals = signal_hook::iterator::Signals::new([
+                SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH,
+            ])
+            .map_err(prepare("signal handling"))?;
+            let handle = signals.handle();
+            std::thread::spawn(move || {
+                for s in signals.forever() {
+                    let _ = sig_tx.send(Event::Signal(s));
+                }
+            });
+            Some(handle)
         }
-    });
+        SignalSource::Channel(signals) => {
+            std::thread::spawn(move || {
+                for s in signals {
+                    if sig_tx.send(Event::Signal(s)).is_err() {
+                        return;
+                    }
+                }
+            });
+            None
+        }
+    };
     let launcher = Launcher {
-        backend,
+        backend: engine,
         accel,
         kernel: req.kernel,
         initrd: req.initrd,
         root: req.root,
         pass_fds: req.pass_fds,
+        shares,
         settings,
+        stdout: &host.stdout,
+        stderr: &host.stderr,
         events: tx,
     };
     let mut session = Session {
@@ -101,7 +167,10 @@ pub fn run(req: RunRequest) -> Result<i32, RunError> {
         raw: None,
         closed_at: None,
     };
-    let mut spec = Some(req.spec);
+    let mut spec = Some(StartSpec {
+        mounts: guest_mounts,
+        ..req.spec
+    });
     let result = loop {
         let event = match session.next_deadline(settings) {
             Some((deadline, expiry)) => {
@@ -113,11 +182,11 @@ pub fn run(req: RunRequest) -> Result<i32, RunError> {
                                 "{}: the VM did not come up within {:?}; starting it once more",
                                 req.program, settings.boot_timeout
                             );
-                            session.attempt.vm.kill();
+                            session.attempt.stop();
                             session.attempt = launcher.launch(session.attempt.id + 1)?;
                             continue;
                         }
-                        expiry => break Err(session.expired(expiry)),
+                        expiry => break Err(session.expired(expiry, settings)),
                     },
                     Err(RecvTimeoutError::Disconnected) => {
                         unreachable!("the launcher keeps a sender")
@@ -140,8 +209,12 @@ pub fn run(req: RunRequest) -> Result<i32, RunError> {
                 }
                 session.booted = true;
                 let mut spec = spec.take().expect("one Hello");
+                spec.network = settings.network.then(network::guest_spec);
                 spec.tty = tty;
                 spec.winsize = if tty { tty::window_size() } else { None };
+                if tty {
+                    tty::add_term(&mut spec.env);
+                }
                 if attempt
                     .control
                     .send(&HostMsg::Start(Box::new(spec)))
@@ -154,11 +227,16 @@ pub fn run(req: RunRequest) -> Result<i32, RunError> {
                 }
                 let port = attempt.stdin.try_clone().map_err(prepare("the channel"))?;
                 let source = if settings.interactive {
-                    dup_stdio(0)?
+                    host.stdin
+                        .try_clone()
+                        .map_err(prepare("the host's stdio"))?
                 } else {
                     File::open("/dev/null").map_err(prepare("/dev/null for stdin"))?
                 };
                 channel::pump_stdin(source, port, attempt.control.clone(), !tty);
+            }
+            Event::Guest(_, GuestMsg::Exit { .. }) if !session.booted => {
+                break Err(RunError::OutOfOrder("an exit report before Hello"));
             }
             Event::Guest(
                 _,
@@ -174,6 +252,7 @@ pub fn run(req: RunRequest) -> Result<i32, RunError> {
                 attempt.stderr.wait_for(stderr_bytes, deadline);
                 drop(session.raw.take());
                 if let Some(message) = message {
+                    session.end_guest_line(tty);
                     eprintln!("{}: {message}", req.program);
                 }
                 let _ = attempt.control.send(&HostMsg::Ack);
@@ -188,7 +267,7 @@ pub fn run(req: RunRequest) -> Result<i32, RunError> {
             Event::Guest(_, GuestMsg::Hello { .. }) => {} // a repeated Hello changes nothing
             Event::ControlClosed(_, Some(e)) => break Err(RunError::Frame(e)),
             Event::ControlClosed(_, None) => session.closed_at = Some(Instant::now()),
-            Event::VmExited(_, status) => break Err(session.vm_died(status)),
+            Event::VmExited(_, status) => break Err(session.vm_died(status, settings)),
             Event::Signal(SIGWINCH) => {
                 if let (true, Some(size)) = (tty && session.booted, tty::window_size()) {
                     let _ = attempt.control.send(&HostMsg::Resize(size));
@@ -201,8 +280,13 @@ pub fn run(req: RunRequest) -> Result<i32, RunError> {
         }
     };
     drop(session.raw.take());
-    session.attempt.vm.kill();
-    signal_handle.close();
+    session.attempt.stop();
+    if let Some(handle) = signal_handle {
+        handle.close();
+    }
+    if result.is_err() {
+        session.end_guest_line(tty); // the caller prints the error next
+    }
     result
 }
 
@@ -230,8 +314,16 @@ impl Session {
             .min_by_key(|(at, _)| *at)
     }
 
+    /// In TTY mode, ends the guest's unfinished last line (a prompt) on the terminal,
+    /// so that a message printed next starts on a line of its own.
+    fn end_guest_line(&self, tty: bool) {
+        if tty && self.attempt.stdout.mid_line() {
+            eprintln!();
+        }
+    }
+
     /// Stops the VM because a deadline passed, and says why.
-    fn expired(&self, expiry: Expiry) -> RunError {
+    fn expired(&self, expiry: Expiry, settings: &VmSettings) -> RunError {
         self.attempt.vm.kill();
         match expiry {
             Expiry::Boot => RunError::BootTimeout {
@@ -239,18 +331,25 @@ impl Session {
                 console: indent_tail(&self.attempt.console.text(), 20),
             },
             Expiry::Run => RunError::TimedOut(self.started.elapsed()),
-            Expiry::Closed => self.vm_died(-1),
+            Expiry::Closed => self.vm_died(-1, settings),
         }
     }
 
     /// Explains a VM that ended without an exit report.
-    fn vm_died(&self, status: i32) -> RunError {
+    fn vm_died(&self, status: i32, settings: &VmSettings) -> RunError {
+        let diagnostics = self.attempt.vm.diagnostics();
+        if let Some(mapping) = network::failed_rule(&diagnostics, &settings.publish) {
+            return RunError::Port(network::PortError {
+                mapping: *mapping,
+                source: std::io::ErrorKind::AddrInUse.into(),
+            });
+        }
         let console = self.attempt.console.text();
         if let Some(line) = console.lines().find(|l| l.contains("Kernel panic")) {
             let reason = line[line.find("Kernel panic").unwrap_or(0)..].trim_end();
             return RunError::GuestPanic(reason.to_owned());
         }
-        let mut details = indent_tail(&self.attempt.vm.diagnostics(), 10);
+        let mut details = indent_tail(&diagnostics, 10);
         details.push_str(&indent_tail(&console, 20));
         RunError::VmDied { status, details }
     }
@@ -267,6 +366,19 @@ fn indent_tail(text: &str, lines: usize) -> String {
         .iter()
         .map(|l| format!("\n  {l}"))
         .collect()
+}
+
+/// Published ports need the network, and every host port must be free (checked
+/// before the VM starts, so a taken port never boots a guest).
+fn check_network(settings: &VmSettings) -> Result<(), RunError> {
+    if settings.publish.is_empty() {
+        return Ok(());
+    }
+    if !settings.network {
+        let list: Vec<String> = settings.publish.iter().map(ToString::to_string).collect();
+        return Err(RunError::PortsWithoutNetwork(list.join(", ")));
+    }
+    Ok(network::check_ports(&settings.publish)?)
 }
 
 /// The root image must exist, hold the slice, and be sized in 512-byte sectors.

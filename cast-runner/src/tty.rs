@@ -14,6 +14,19 @@ pub fn both_terminals() -> bool {
     std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
 }
 
+/// `TERM` for a process given a terminal, unless its environment has one: the host's
+/// `TERM`, else `xterm` (what Docker sets with `-t`). Full-screen programs need it.
+pub fn add_term(env: &mut Vec<String>) {
+    if env.iter().any(|kv| kv.starts_with("TERM=")) {
+        return;
+    }
+    let term = std::env::var("TERM")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| "xterm".into());
+    env.push(format!("TERM={term}"));
+}
+
 /// The size of the terminal on stdout (or stdin), if any.
 pub fn window_size() -> Option<WinSize> {
     [1, 0].into_iter().find_map(|fd| {
@@ -60,4 +73,23 @@ impl Drop for RawMode {
 fn stdin_fd() -> BorrowedFd<'static> {
     // SAFETY: fd 0 stays open for the life of the process; nothing here closes it.
     unsafe { BorrowedFd::borrow_raw(std::io::stdin().as_raw_fd()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::add_term;
+
+    #[test]
+    fn a_terminal_gets_a_term_unless_the_image_sets_one() {
+        let mut env = vec!["A=1".to_owned()];
+        add_term(&mut env);
+        let term = std::env::var("TERM").ok().filter(|t| !t.is_empty());
+        assert_eq!(
+            env[1],
+            format!("TERM={}", term.as_deref().unwrap_or("xterm"))
+        );
+        let mut env = vec!["TERM=vt100".to_owned()];
+        add_term(&mut env);
+        assert_eq!(env, ["TERM=vt100"]);
+    }
 }

@@ -8,18 +8,12 @@
 //! paths to the workspace crates and the workspace's own `Cargo.lock`, so it always
 //! resolves to exactly the crates the workspace build already fetched.
 
+use crate::fixtures::{e2e_target, workspace};
+use crate::proc::without_cast_env;
 use crate::{busybox_rootfs, RootFs};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-
-/// The workspace directory.
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
 
 /// The fixture's `hello-tool` executable, built once per test process.
 ///
@@ -30,12 +24,8 @@ fn workspace() -> PathBuf {
 pub fn hello_tool() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let ws = workspace();
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| ws.join("target"))
-            .join("e2e");
-        let crate_dir = copy_fixture(&ws, &target.join("fixture-casted"));
+        let target = e2e_target();
+        let crate_dir = copy_fixture(workspace(), &target.join("fixture-casted"));
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let status = Command::new(cargo)
             .current_dir(crate_dir)
@@ -88,12 +78,7 @@ fn copy_fixture(ws: &Path, dst: &Path) -> PathBuf {
 /// the test's own environment.
 pub fn casted(exe: &Path, cache: &Path) -> Command {
     let mut cmd = Command::new(exe);
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("CAST_") && key != "CAST_KERNEL" {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("CAST_CACHE_DIR", cache);
+    without_cast_env(&mut cmd).env("CAST_CACHE_DIR", cache);
     cmd
 }
 

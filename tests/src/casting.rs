@@ -6,33 +6,16 @@
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use wait_timeout::ChildExt as _;
 
-use crate::proc::read_in_background;
+use crate::fixtures::e2e_target;
+use crate::proc::{read_in_background, without_cast_env};
 use crate::{cargo_cast, Output};
 
 /// Upper bound for one build: a cold build compiles the runtime and the image
 /// builder with their dependencies on a 2-core machine.
 pub const BUILD_BOUND: Duration = Duration::from_secs(1200);
-
-/// The shared target directory of end-to-end builds.
-pub fn e2e_target() -> PathBuf {
-    let ws = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| ws.join("target"))
-        .join("e2e")
-}
-
-/// Removes every `CAST_*` variable of the test's own environment from `cmd`.
-pub fn without_cast_env(cmd: &mut Command) -> &mut Command {
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("CAST_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd
-}
 
 /// `cargo-cast cast ARGS` in the [`build_env`].
 pub fn cargo_cast_cmd(cache: &Path, args: &[&str]) -> Command {
@@ -63,6 +46,7 @@ pub fn build_env<'a>(cmd: &'a mut Command, cache: &Path) -> &'a mut Command {
 /// Runs a build command in its own process group with no stdin, at most `bound`;
 /// on overrun the whole group is killed and the test fails.
 pub fn build_output(mut cmd: Command, bound: Duration) -> Output {
+    let _tier = crate::tier::shared();
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -73,20 +57,14 @@ pub fn build_output(mut cmd: Command, bound: Duration) -> Output {
     let err = child.stderr.take().unwrap();
     let out_reader = read_in_background(out);
     let err_reader = read_in_background(err);
-    let deadline = Instant::now() + bound;
-    let code = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status.code().unwrap_or(128);
-        }
-        if Instant::now() > deadline {
-            // SAFETY: kill(2) with a negative pid signals the process group this
-            // function created; it touches no memory.
-            unsafe { libc::kill(-pgid, libc::SIGKILL) };
-            let _ = child.wait();
-            panic!("the build did not finish within {bound:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    let Some(status) = child.wait_timeout(bound).expect("waiting for the build") else {
+        // SAFETY: kill(2) with a negative pid signals the process group this function
+        // created; it touches no memory.
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        let _ = child.wait();
+        panic!("the build did not finish within {bound:?}");
     };
+    let code = status.code().unwrap_or(128);
     Output {
         code,
         stdout: out_reader.join().unwrap(),

@@ -4,17 +4,31 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+/// The workspace directory.
+pub fn workspace() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+}
+
+/// The workspace's target directory (`CARGO_TARGET_DIR`, else `target/`).
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"))
+}
+
+/// The target directory every end-to-end build shares (`<target>/e2e`), so
+/// dependencies compile once and rebuilds are incremental.
+pub fn e2e_target() -> PathBuf {
+    target_dir().join("e2e")
+}
+
 /// The workspace's `cargo-cast` binary, built once per test process.
 pub fn cargo_cast() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .unwrap()
-            .to_owned();
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let status = Command::new(cargo)
-            .current_dir(&workspace)
+            .current_dir(workspace())
             .args([
                 "build",
                 "--quiet",
@@ -26,10 +40,7 @@ pub fn cargo_cast() -> &'static Path {
             .status()
             .expect("running cargo build for cargo-cast");
         assert!(status.success(), "building cargo-cast failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| workspace.join("target"));
-        target.join("debug").join("cargo-cast")
+        target_dir().join("debug").join("cargo-cast")
     })
 }
 
@@ -153,4 +164,40 @@ fn is_static(bin: &Path) -> bool {
         let at = phoff + i * size;
         data.get(at..at + 4) != Some(&3u32.to_le_bytes()[..])
     })
+}
+
+/// A kernel bundle with 9p (host mounts): the default bundle when it has 9p,
+/// else Debian's generic kernel at [`cast_kernel::generic_bundle_dir`] (`cargo xtask
+/// setup` prepares it; prepared here, once, when missing). Never skipped: a test that
+/// needs mounts fails when no such kernel can be had.
+pub fn kernel_with_9p() -> &'static Path {
+    static BUNDLE: OnceLock<PathBuf> = OnceLock::new();
+    BUNDLE.get_or_init(|| {
+        if let Some(default) = cast_kernel::default_bundle_dir().filter(|d| has_9p(d)) {
+            return default;
+        }
+        let dir = cast_kernel::generic_bundle_dir().expect("a cache directory (HOME)");
+        if !dir.join("bundle.json").exists() {
+            let source = format!("debian:{}", cast_kernel::DEBIAN_9P_PACKAGE);
+            cast_kernel::prepare(&source.parse().unwrap(), &dir).unwrap_or_else(|e| {
+                panic!("mount tests need a kernel with 9p; preparing {source} failed: {e:?} (run `cargo xtask setup`)")
+            });
+        }
+        assert!(has_9p(&dir), "{} has no 9p modules", dir.display());
+        dir
+    })
+}
+
+/// Whether the bundle at `dir` has 9p: as modules, or built into its kernel (whose
+/// 9p client names its protocol dialect).
+pub fn has_9p(dir: &Path) -> bool {
+    let Ok(bundle) = cast_kernel::KernelBundle::locate(Some(dir)) else {
+        return false;
+    };
+    bundle
+        .manifest
+        .modules
+        .iter()
+        .any(|m| m.ends_with("/9p.ko"))
+        || std::fs::read(bundle.kernel_path()).is_ok_and(|k| k.windows(8).any(|w| w == b"9p2000.L"))
 }

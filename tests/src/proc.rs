@@ -3,8 +3,9 @@
 use std::io::{Read, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
+use wait_timeout::ChildExt as _;
 
 /// Upper bound for one run in the tests; a run that takes longer is killed and fails.
 pub const RUN_BOUND: Duration = Duration::from_secs(180);
@@ -41,9 +42,7 @@ impl Run {
         let mut cmd = Command::new(crate::cargo_cast());
         cmd.args(["cast", "run", "--rootfs"]).arg(rootfs);
         // A guard: the runner stops its own VM well before the test's bound.
-        cmd.env("CAST_TIMEOUT", "150")
-            .env_remove("CAST_TTY")
-            .env_remove("CAST_DEBUG");
+        without_cast_env(&mut cmd).env("CAST_TIMEOUT", "150");
         Run { cmd, stdin: None }
     }
 
@@ -65,6 +64,12 @@ impl Run {
         self
     }
 
+    /// Runs the runner in `dir` (where relative mount paths resolve).
+    pub fn in_dir(mut self, dir: &Path) -> Self {
+        self.cmd.current_dir(dir);
+        self
+    }
+
     /// Feeds these bytes to the runner's stdin (default: empty stdin).
     pub fn stdin(mut self, data: Vec<u8>) -> Self {
         self.stdin = Some(data);
@@ -77,15 +82,28 @@ impl Run {
     }
 
     /// Runs to completion (bounded by [`RUN_BOUND`]) and collects the output.
-    pub fn output(mut self) -> Output {
+    pub fn output(self) -> Output {
+        self.output_within(RUN_BOUND)
+    }
+
+    /// As [`Run::output`] for a run that moves a lot of data: bounded by `bound`,
+    /// with the runner's own `CAST_TIMEOUT` 30 s inside it.
+    pub fn output_within(mut self, bound: Duration) -> Output {
+        let guard = bound.saturating_sub(Duration::from_secs(30)).as_secs();
+        self.cmd.env("CAST_TIMEOUT", guard.to_string());
         let stdin = self.stdin.take().unwrap_or_default();
-        output_of(self.cmd, stdin)
+        output_bounded(self.cmd, stdin, bound)
     }
 }
 
 /// Runs `cmd` with `stdin` to completion (bounded by [`RUN_BOUND`]) and collects
 /// its output.
-pub fn output_of(mut cmd: Command, stdin: Vec<u8>) -> Output {
+pub fn output_of(cmd: Command, stdin: Vec<u8>) -> Output {
+    output_bounded(cmd, stdin, RUN_BOUND)
+}
+
+/// As [`output_of`], bounded by `bound`.
+pub fn output_bounded(mut cmd: Command, stdin: Vec<u8>, bound: Duration) -> Output {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -98,7 +116,7 @@ pub fn output_of(mut cmd: Command, stdin: Vec<u8>) -> Output {
     let err = child.0.stderr.take().unwrap();
     let out_reader = read_in_background(out);
     let err_reader = read_in_background(err);
-    let code = child.wait_bounded(RUN_BOUND);
+    let code = child.wait_bounded(bound);
     let _ = feeder.join();
     Output {
         code,
@@ -116,32 +134,51 @@ pub fn read_in_background(mut r: impl Read + Send + 'static) -> std::thread::Joi
     })
 }
 
-/// A child process that is killed and reaped when dropped.
+/// A child process that is killed and reaped when dropped; it holds the
+/// [`tier`](crate::tier) shared while it lives.
 #[derive(Debug)]
-pub struct Guard(pub Child);
+pub struct Guard(
+    pub Child,
+    #[allow(dead_code, reason = "held for its Drop")] crate::tier::Shared,
+);
 
 impl Guard {
     /// Spawns `cmd`.
     pub fn spawn(mut cmd: Command) -> Self {
-        Guard(cmd.spawn().expect("spawning the program under test"))
+        let tier = crate::tier::shared();
+        Guard(cmd.spawn().expect("spawning the program under test"), tier)
     }
 
     /// Waits at most `bound`; panics (after killing it) if the child is still running.
     pub fn wait_bounded(&mut self, bound: Duration) -> i32 {
-        let deadline = Instant::now() + bound;
-        loop {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                return status
-                    .code()
-                    .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
-            }
-            if Instant::now() > deadline {
-                let _ = self.0.kill();
-                panic!("cargo-cast did not finish within {bound:?}");
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        let status = wait_bounded(&mut self.0, bound)
+            .unwrap_or_else(|| panic!("cargo-cast did not finish within {bound:?}"));
+        status
+            .code()
+            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+    }
+}
+
+/// Waits for `child` at most `bound`; `None` (after killing and reaping it) if it
+/// was still running.
+pub fn wait_bounded(child: &mut Child, bound: Duration) -> Option<ExitStatus> {
+    let status = child.wait_timeout(bound).expect("waiting for a child");
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    status
+}
+
+/// Removes every `CAST_*` variable of the test's own environment from `cmd`, so a
+/// developer's settings never change what a test sees.
+pub fn without_cast_env(cmd: &mut Command) -> &mut Command {
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("CAST_") {
+            cmd.env_remove(key);
         }
     }
+    cmd
 }
 
 impl Drop for Guard {
@@ -149,6 +186,23 @@ impl Drop for Guard {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Waits at most `bound` for process `pid` (not necessarily a child) to end; whether
+/// it did (or was gone already).
+pub fn wait_for_exit(pid: u32, bound: Duration) -> bool {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+    }
+    // SAFETY: the syscall returned a new fd that nothing else owns.
+    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+    let timeout = PollTimeout::try_from(bound).unwrap_or(PollTimeout::MAX);
+    poll(&mut fds, timeout).is_ok_and(|n| n == 1)
 }
 
 /// Pids of QEMU processes whose command line mentions `needle` (e.g. a test's own

@@ -1,10 +1,11 @@
 //! A real CNCF distribution registry (`docker-registry` from Debian) for tests: started
-//! on 127.0.0.1 with a free port, a temp storage dir and a config file written here (no
-//! Debian service defaults), waited for until `/v2/` answers (bounded), and killed by
-//! [`Registry`]'s `Drop` — also when the test panics, in which case its log is printed.
+//! on `127.0.0.1:0` (the registry binds a free port itself and logs it, so no other
+//! process can take the port in between), with a temp storage dir and a config file
+//! written here (no Debian service defaults), waited for until it logs its address
+//! (bounded), and killed by [`Registry`]'s `Drop` — also when the test panics, in which
+//! case its log is printed.
 
 use std::fs;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -23,13 +24,22 @@ pub fn require_tool(bin: &str, package: &str) -> PathBuf {
     })
 }
 
-/// A free TCP port on 127.0.0.1 (nothing listens on it once this returns).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind 127.0.0.1:0")
-        .local_addr()
-        .expect("local addr")
-        .port()
+/// A `127.0.0.1:PORT` that refuses connections for as long as the returned socket
+/// lives: bound, so no one else gets the port, and never listening.
+pub fn refusing_addr() -> (std::os::fd::OwnedFd, String) {
+    use nix::sys::socket::SockaddrIn;
+    use nix::sys::socket::{bind, getsockname, socket, AddressFamily, SockFlag, SockType};
+    use std::os::fd::AsRawFd;
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .expect("a TCP socket");
+    bind(fd.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 1, 0)).expect("bind 127.0.0.1:0");
+    let addr: SockaddrIn = getsockname(fd.as_raw_fd()).expect("getsockname");
+    (fd, addr.to_string())
 }
 
 /// A running registry; killed on drop.
@@ -67,76 +77,70 @@ impl Registry {
             );
             out.stdout
         });
-        // The port may be taken between free_port() and the registry's bind: try again.
-        for _ in 0..5 {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let storage = dir.path().join("storage");
-            fs::create_dir_all(&storage).unwrap();
-            let auth_yaml = match &htpasswd {
-                Some(content) => {
-                    let file = dir.path().join("htpasswd");
-                    fs::write(&file, content).unwrap();
-                    format!(
-                        "auth:\n  htpasswd:\n    realm: cast-test\n    path: {}\n",
-                        file.display()
-                    )
-                }
-                None => String::new(),
-            };
-            let addr = format!("127.0.0.1:{}", free_port());
-            let config = dir.path().join("config.yml");
-            fs::write(
-                &config,
+        let dir = tempfile::tempdir().expect("temp dir");
+        let storage = dir.path().join("storage");
+        fs::create_dir_all(&storage).unwrap();
+        let auth_yaml = match &htpasswd {
+            Some(content) => {
+                let file = dir.path().join("htpasswd");
+                fs::write(&file, content).unwrap();
                 format!(
-                    "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n\
-                     storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
-                     http:\n  addr: {addr}\n{auth_yaml}",
-                    storage.display()
-                ),
-            )
-            .unwrap();
-            let log = fs::File::create(dir.path().join("registry.log")).unwrap();
-            let child = Command::new(&bin)
-                .arg("serve")
-                .arg(&config)
-                .env_clear()
-                .env("PATH", "/usr/bin:/bin")
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .expect("spawn docker-registry");
-            let mut reg = Registry { child, addr, dir };
-            if reg.wait_ready(Duration::from_secs(15)) {
-                return reg;
+                    "auth:\n  htpasswd:\n    realm: cast-test\n    path: {}\n",
+                    file.display()
+                )
             }
-            // `reg` is dropped here: killed and reaped.
-            eprintln!("registry did not come up, retrying:\n{}", reg.log());
-        }
-        panic!("docker-registry did not start on 127.0.0.1 after 5 tries");
+            None => String::new(),
+        };
+        let config = dir.path().join("config.yml");
+        fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\n\
+                 storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
+                 http:\n  addr: 127.0.0.1:0\n{auth_yaml}",
+                storage.display()
+            ),
+        )
+        .unwrap();
+        let log = fs::File::create(dir.path().join("registry.log")).unwrap();
+        let child = Command::new(&bin)
+            .arg("serve")
+            .arg(&config)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawn docker-registry");
+        let mut reg = Registry {
+            child,
+            addr: String::new(),
+            dir,
+        };
+        reg.addr = reg
+            .wait_listening(Duration::from_secs(30))
+            .unwrap_or_else(|| panic!("docker-registry did not start:\n{}", reg.log()));
+        reg
     }
 
-    /// Polls `/v2/` until any HTTP answer (200 or 401), the child exits, or `limit`.
-    fn wait_ready(&mut self, limit: Duration) -> bool {
-        let client = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(1))
-            .build()
-            .unwrap();
+    /// The address the registry logs once it listens (`listening on 127.0.0.1:PORT`);
+    /// `None` if it exits or `limit` passes first.
+    fn wait_listening(&mut self, limit: Duration) -> Option<String> {
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
+            // msg="listening on 127.0.0.1:PORT" (only a complete line has the quote).
+            let log = self.log();
+            let found = log.split("listening on ").nth(1);
+            if let Some((addr, _)) = found.and_then(|rest| rest.split_once('"')) {
+                return Some(addr.to_owned());
+            }
             if let Ok(Some(_)) = self.child.try_wait() {
-                return false;
+                return None;
             }
-            if client
-                .get(format!("http://{}/v2/", self.addr))
-                .send()
-                .is_ok()
-            {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(20));
         }
-        false
+        None
     }
 
     /// Where the registry keeps blob `hex` (to corrupt it).

@@ -11,9 +11,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use cast_tests::casting::{build_env, build_output, cargo_cast_cmd, without_cast_env, BUILD_BOUND};
+use cast_tests::casting::{build_env, build_output, cargo_cast_cmd, BUILD_BOUND};
 use cast_tests::images::push_busybox;
 use cast_tests::proc::output_of;
+use cast_tests::proc::without_cast_env;
 use cast_tests::registry::Registry;
 use cast_tests::Output;
 
@@ -65,6 +66,12 @@ fn a_containerfile_directory_becomes_one_executable() {
 
     let (first, _) = build(&cache, &["build", dir_s, "-o", out_s, "--cpus", "1"]);
     assert!(first.stderr.contains("image built in"), "{}", first.stderr);
+    // What was baked in, and from where.
+    assert!(
+        first.stderr.contains("Baked cpus = 1 (--cpus)"),
+        "{}",
+        first.stderr
+    );
 
     // The executable runs the script with its arguments and returns its status.
     let r = run_tool(&out, &cache, &["a", "b"]);
@@ -124,6 +131,17 @@ fn errors_say_what_to_do() {
     );
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("512M"), "{}", r.stderr);
+    // Memory that cannot boot is refused where it is given.
+    let r = output_of(
+        cargo_cast_cmd(work.path(), &["build", ".", "--memory", "32M"]),
+        Vec::new(),
+    );
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("'--memory <SIZE>': below the minimum"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -207,21 +225,54 @@ fn per_binary_tables_cast_each_binary() {
     )
     .unwrap();
     let manifest = std::fs::read_to_string(krate.join("Cargo.toml")).unwrap();
-    std::fs::write(
-        krate.join("Cargo.toml"),
+    let tables = |other_memory: &str| {
         manifest.replace(
             "# cpus = 2\n# memory = \"512M\"",
-            "cpus = 1\nenv = { WHO = \"nobody\" }\n\n[package.metadata.cast.bin.two]\n\
-             env = { WHO = \"two\" }\n\n[package.metadata.cast.bin.other]\n\
-             env = { WHO = \"other\" }\nname = \"other-vm\"",
-        ),
-    )
-    .unwrap();
-    let mut cmd = cargo_cast_cmd(&cache, &["build", "--manifest-path"]);
-    cmd.arg(krate.join("Cargo.toml"));
-    let out = build_output(cmd, BUILD_BOUND);
+            &format!(
+                "cpus = 1\nenv = {{ WHO = \"nobody\" }}\n\n[package.metadata.cast.bin.two]\n\
+                 env = {{ WHO = \"two\" }}\n\n[package.metadata.cast.bin.other]\n\
+                 env = {{ WHO = \"other\" }}\nname = \"other-vm\"\nmemory = \"{other_memory}\""
+            ),
+        )
+    };
+    let build = || {
+        let mut cmd = cargo_cast_cmd(&cache, &["build", "--manifest-path"]);
+        cmd.arg(krate.join("Cargo.toml"));
+        // Exported for running executables: never baked into a build.
+        cmd.env("CAST_MEMORY", "2G");
+        build_output(cmd, BUILD_BOUND)
+    };
+    // Memory that cannot boot fails the build naming the key and its table, before
+    // any image work.
+    std::fs::write(krate.join("Cargo.toml"), tables("32M")).unwrap();
+    let out = build();
+    assert_ne!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("memory = \"32M\" in [package.metadata.cast.bin.other] of ")
+            && out.stderr.contains("below the minimum"),
+        "{}",
+        out.stderr
+    );
+    std::fs::write(krate.join("Cargo.toml"), tables("1.5G")).unwrap();
+    let out = build();
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let bin = cast_tests::casting::e2e_target().join("debug");
+    assert!(
+        out.stderr
+            .contains("note: CAST_MEMORY is set but a build does not read it"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("Baked cpus = 1 (cpus in [package.metadata.cast] of ")
+            && out
+                .stderr
+                .contains("memory = 1536M (memory in [package.metadata.cast.bin.other] of "),
+        "{}",
+        out.stderr
+    );
+    let bin = cast_tests::fixtures::e2e_target().join("debug");
     let r = run_tool(&bin.join("two"), &cache, &["x"]);
     assert_eq!(
         (r.code, r.stdout_text()),

@@ -66,7 +66,9 @@ fn binary_stdin_passes_through_unchanged_with_eof() {
 fn a_large_stream_goes_through_cat_without_loss() {
     // 256 MiB through the VM and back: no loss, no reordering, no deadlock. (Guest
     // pipes run at a few MiB/s under TCG, so this is the longest test; 1 GiB was
-    // checked by hand.)
+    // checked by hand.) Alone: minutes of TCG work that parallel VMs would stretch
+    // past the run's own timeout.
+    let _alone = cast_tests::tier::alone();
     let data: Vec<u8> = (0..256 * 1024 * 1024u32)
         .map(|i| (i ^ (i >> 11)) as u8)
         .collect();
@@ -186,4 +188,44 @@ fn a_bad_root_image_is_a_clear_runtime_failure() {
     let out = Run::new(&odd).command(&["true"]).output();
     assert_eq!(out.code, 125);
     assert!(out.stderr.contains("multiple of 512"), "{}", out.stderr);
+}
+
+#[test]
+fn the_images_tmp_is_kept_and_filling_every_tmpfs_is_enospc_not_the_oom_killer() {
+    // The image has a file in /tmp (Docker shows it); /tmp, /dev/shm and /run filled
+    // to the brim together stay below the guest's memory.
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    cast_tests::busybox_tree(&tree);
+    std::fs::create_dir(tree.join("tmp")).unwrap();
+    std::fs::write(tree.join("tmp/from-image"), "kept\n").unwrap();
+    let image = dir.path().join("rootfs.erofs");
+    let status = std::process::Command::new("mkfs.erofs")
+        .args(["--quiet", "--all-root"])
+        .arg(&image)
+        .arg(&tree)
+        .status()
+        .expect("mkfs.erofs (erofs-utils)");
+    assert!(status.success());
+    let script = "cat /tmp/from-image; stat -c %a /tmp; \
+                  for d in /tmp /dev/shm /run; do dd if=/dev/zero of=$d/fill bs=1M 2>/dev/null; done; \
+                  echo survived";
+    let out = Run::new(&image)
+        .env("CAST_MEMORY", "256")
+        .command(&["/bin/sh", "-c", script])
+        .output();
+    assert_eq!(out.code, 0, "stderr: {}", out.stderr);
+    assert_eq!(out.stdout_text(), "kept\n755\nsurvived\n", "{}", out.stderr);
+}
+
+#[test]
+fn a_process_the_oom_killer_takes_is_137_and_says_so() {
+    let out = sh("exec awk 'BEGIN { while (1) a[i++] = sprintf(\"%0100000d\", i) }'")
+        .env("CAST_MEMORY", "256")
+        .output();
+    assert_eq!(out.code, 137, "stderr: {}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        "cargo-cast: the process was killed by the guest's OOM killer (out of memory); raise CAST_MEMORY\n"
+    );
 }

@@ -32,7 +32,7 @@ pub fn run(args: Args) -> Result<()> {
     let work = tempfile::tempdir()?;
     let initrd = baseline_initrd(work.path())?;
     let rootfs = busybox_rootfs(work.path())?;
-    let runner = build_runner()?;
+    let runner = build_runner(true)?;
     let khz = host_tsc_khz().context("no `cpu MHz` in /proc/cpuinfo")?;
 
     let raw = |_: &mut Option<u64>| -> Result<Duration> {
@@ -183,6 +183,9 @@ pub(crate) fn timed(mut cmd: Command, rss: Option<&mut Option<u64>>) -> Result<D
     Ok(elapsed)
 }
 
+/// The commands the baseline's fixtures need (all in `setup::TOOLS`).
+pub(crate) const BASELINE_TOOLS: [&str; 4] = ["gcc", "cpio", "busybox", "mkfs.erofs"];
+
 fn sh(cmd: &str, dir: &Path) -> Result<()> {
     let status = Command::new("sh")
         .arg("-c")
@@ -190,7 +193,10 @@ fn sh(cmd: &str, dir: &Path) -> Result<()> {
         .current_dir(dir)
         .status()?;
     if !status.success() {
-        bail!("`{cmd}` failed (needs gcc, cpio, busybox-static, erofs-utils)");
+        bail!(
+            "`{cmd}` failed (needs {}; `cargo xtask setup` installs them)",
+            BASELINE_TOOLS.join(", ")
+        );
     }
     Ok(())
 }
@@ -209,23 +215,25 @@ fn baseline_initrd(dir: &Path) -> Result<PathBuf> {
     Ok(dir.join("init.cpio"))
 }
 
-/// A root image with static busybox providing `true`.
+/// A root image with static busybox and every applet (`true`, `wget`, `httpd`, …).
 pub(crate) fn busybox_rootfs(dir: &Path) -> Result<PathBuf> {
     sh(
-        "mkdir -p tree/bin && cp /bin/busybox tree/bin/ && ln -sf busybox tree/bin/true \
+        "mkdir -p tree/bin && cp /bin/busybox tree/bin/ \
+         && for a in $(/bin/busybox --list | grep -vx busybox); do ln -s busybox tree/bin/$a; done \
          && mkfs.erofs --quiet rootfs.erofs tree",
         dir,
     )?;
     Ok(dir.join("rootfs.erofs"))
 }
 
-/// Builds the release `cargo-cast` and returns its path.
-fn build_runner() -> Result<PathBuf> {
+/// Builds `cargo-cast` (`release` or the dev profile) and returns its path.
+pub(crate) fn build_runner(release: bool) -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let status = Command::new(cargo)
         .current_dir(workspace)
-        .args(["build", "--release", "--quiet", "--package", "cargo-cast"])
+        .args(["build", "--quiet", "--package", "cargo-cast"])
+        .args(release.then_some("--release"))
         .status()?;
     if !status.success() {
         bail!("building cargo-cast failed");
@@ -233,5 +241,7 @@ fn build_runner() -> Result<PathBuf> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace.join("target"));
-    Ok(target.join("release").join("cargo-cast"))
+    Ok(target
+        .join(if release { "release" } else { "debug" })
+        .join("cargo-cast"))
 }

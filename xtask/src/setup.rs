@@ -3,7 +3,9 @@
 //!
 //! The host tools the tests use are listed once, in [`TOOLS`]. On Debian/Ubuntu as root
 //! the missing ones are installed with apt-get; elsewhere the command says what to
-//! install. The guest kernel bundle is prepared if there is none.
+//! install. The guest kernel bundles are prepared if there are none: the default
+//! (Debian's cloud kernel) and Debian's generic kernel, which has 9p for the mount
+//! tests.
 
 use anyhow::{bail, Context, Result};
 use std::path::Path;
@@ -19,6 +21,10 @@ const TOOLS: &[(&str, &str)] = &[
     ("docker-registry", "docker-registry"),
     ("htpasswd", "apache2-utils"),
     ("dpkg-deb", "dpkg"),
+    // `cargo xtask bench boot`'s baseline (bench_boot::BASELINE_TOOLS).
+    ("gcc", "gcc"),
+    ("cpio", "cpio"),
+    ("xz", "xz-utils"),
 ];
 
 fn on_path(command: &str) -> bool {
@@ -53,7 +59,14 @@ pub fn setup() -> Result<()> {
             .args(&missing)
             .env("DEBIAN_FRONTEND", "noninteractive"))?;
     }
-    crate::kernel(None, None, true)
+    crate::kernel(None, None, true)?;
+    // The mount tests need 9p, which the default (cloud) kernel lacks.
+    let generic = cast_kernel::generic_bundle_dir().context("no cache directory (HOME unset?)")?;
+    crate::kernel(
+        Some(&format!("debian:{}", cast_kernel::DEBIAN_9P_PACKAGE)),
+        Some(generic),
+        true,
+    )
 }
 
 /// Runs setup, then the workspace tests with any extra `cargo test` arguments.
@@ -83,4 +96,41 @@ fn is_root() -> bool {
                 .map(|l| l.split_whitespace().nth(2) == Some("0"))
         })
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TOOLS;
+    use std::path::Path;
+
+    #[test]
+    fn setup_installs_every_tool_the_benchmarks_run() {
+        for tool in crate::bench_boot::BASELINE_TOOLS {
+            assert!(
+                TOOLS.iter().any(|(cmd, _)| *cmd == tool),
+                "`cargo xtask bench boot` needs {tool}, which setup does not install"
+            );
+        }
+    }
+
+    #[test]
+    fn no_cargo_alias_of_this_repository_shadows_one_of_its_subcommands() {
+        // Cargo warns (and will refuse) when an alias has the name of an installed
+        // `cargo-NAME`: `cargo cast` inside the repository must not be an alias.
+        let ws = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let config = std::fs::read_to_string(ws.join(".cargo/config.toml")).unwrap();
+        let mut in_alias = false;
+        for line in config.lines().map(str::trim) {
+            if line.starts_with('[') {
+                in_alias = line == "[alias]";
+            } else if let (true, Some((name, _))) = (in_alias, line.split_once('=')) {
+                let subcommand = format!("cargo-{}", name.trim());
+                assert!(
+                    !ws.join(&subcommand).join("Cargo.toml").exists(),
+                    "the alias `{}` shadows the workspace's own `{subcommand}`",
+                    name.trim()
+                );
+            }
+        }
+    }
 }

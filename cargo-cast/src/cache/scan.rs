@@ -31,7 +31,7 @@ pub enum AreaKind {
     PayloadKernels,
     /// `payload/zstd/`: compressed kernels builds reuse.
     PayloadZstd,
-    /// `payload/verified/`: stamps of root images already checked.
+    /// `payload/verified/`: stamps of root images and kernels already checked.
     Stamps,
     /// `target/`: the Cargo target dir of `cargo cast build DIR`.
     Target,
@@ -74,7 +74,7 @@ impl AreaKind {
             AreaKind::Kernels => "kernel bundles (default: cargo xtask kernel; sha256-*: URLs)",
             AreaKind::PayloadKernels => "kernels casted executables decompressed to run",
             AreaKind::PayloadZstd => "compressed kernels builds reuse",
-            AreaKind::Stamps => "root images casted executables already checked",
+            AreaKind::Stamps => "root images and kernels casted executables already checked",
             AreaKind::Target => "Cargo target dir of `cargo cast build DIR`",
             AreaKind::Other => "not cargo-cast's (never pruned)",
         }

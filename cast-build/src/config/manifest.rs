@@ -232,8 +232,19 @@ fn parse_table(t: &Table, dir: &Path, at: &Table_, bins: bool) -> Result<Parsed,
             message,
         };
         if let Some(k) = Key::ALL.into_iter().find(|k| k.name() == key) {
+            // A list (`publish = ["8080:80", "53:53/udp"]`) is read as its items
+            // joined by commas, the form `CAST_PUBLISH`, `CAST_MOUNT` and repeated flags take.
+            let joined;
             let raw = match v {
                 Value::String(s) => Raw::Text(s),
+                Value::Array(items) if items.iter().all(Value::is_str) => {
+                    joined = items
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    Raw::Text(&joined)
+                }
                 Value::Integer(n) => Raw::Int(*n),
                 Value::Boolean(b) => Raw::Bool(*b),
                 other => {

@@ -194,3 +194,66 @@ fn origins_name_the_setting_as_the_user_wrote_it() {
     assert_eq!(s.show(Key::BootTimeout), "30s");
     assert!(Path::new("/p").is_absolute());
 }
+
+#[test]
+fn the_network_switches_off_three_ways_and_ports_publish_from_the_environment() {
+    let run = |pairs: &'static [(&'static str, &'static str)]| {
+        let baked = VmUpdate {
+            publish: Some(crate::publish::parse_all(["8080:80"]).unwrap()),
+            ..VmUpdate::default()
+        };
+        let env = VmUpdate::from_env(env(pairs), &Origin::Env).unwrap();
+        VmSettings::resolve([&baked, &env])
+    };
+    assert!(run(&[]).network);
+    assert_eq!(run(&[]).show(Key::Publish), "127.0.0.1:8080:80/tcp");
+    assert!(!run(&[("CAST_NETWORK", "0")]).network);
+    assert!(!run(&[("CAST_NO_NETWORK", "1")]).network);
+    assert!(!run(&[("CAST_NETWORK", "1"), ("CAST_NO_NETWORK", "1")]).network);
+    assert!(run(&[("CAST_NO_NETWORK", "0")]).network);
+    let s = run(&[("CAST_PUBLISH", "9090:90,127.0.0.1:5353:53/udp")]);
+    assert_eq!(
+        s.show(Key::Publish),
+        "127.0.0.1:9090:90/tcp, 127.0.0.1:5353:53/udp"
+    );
+    let e = VmUpdate::from_env(env(&[("CAST_PUBLISH", "8080:80/sctp")]), &Origin::Env)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(
+            "CAST_PUBLISH=\"8080:80/sctp\": \"8080:80/sctp\": the protocol must be tcp or udp"
+        ),
+        "{e}"
+    );
+    let e = VmUpdate::from_env(env(&[("CAST_NO_NETWORK", "maybe")]), &Origin::Env)
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("CAST_NO_NETWORK=\"maybe\""), "{e}");
+}
+
+#[test]
+fn mounts_are_a_list_setting_baked_as_written_and_replaced_by_cast_mount() {
+    let mut baked = VmUpdate::default();
+    baked
+        .set(
+            Key::Mounts,
+            Raw::Text(".:/work,/etc/a.conf:/a:ro"),
+            &manifest(),
+        )
+        .unwrap();
+    let json = serde_json::to_string(&baked).unwrap();
+    assert!(
+        json.contains(r#""mounts":[".:/work","/etc/a.conf:/a:ro"]"#),
+        "{json}"
+    );
+    let back: VmUpdate = serde_json::from_str(&json).unwrap();
+    back.validate(&Origin::Baked).unwrap();
+    let run =
+        VmUpdate::from_env(env(&[("CAST_MOUNT", "/d:/data;/e:/e:ro")]), &Origin::Env).unwrap();
+    let s = VmSettings::resolve([&back, &run]);
+    assert_eq!(s.show(Key::Mounts), "/d:/data,/e:/e:ro");
+    assert_eq!(VmSettings::resolve([&back]).mounts.len(), 2);
+    let e = VmUpdate::from_env(env(&[("CAST_MOUNT", "/d:data")]), &Origin::Env).unwrap_err();
+    assert!(e.to_string().starts_with("CAST_MOUNT=\"/d:data\""), "{e}");
+    assert_eq!(VmSettings::default().show(Key::Mounts), "none");
+}

@@ -8,7 +8,7 @@
 //! garbage — as one clear error.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 
@@ -275,13 +275,7 @@ fn hanging_helper_is_killed_after_the_timeout() {
         &format!("echo $$ > '{}'\nexec sleep 60", pid_file.display()),
     );
     let auth = s.auth().with_helper_timeout(Duration::from_secs(1));
-    let t = Instant::now();
     let err = auth.credentials_for("reg.example").unwrap_err();
-    let took = t.elapsed();
-    assert!(
-        took >= Duration::from_secs(1) && took < Duration::from_secs(5),
-        "took {took:?}"
-    );
     let msg = err.to_string();
     assert!(
         msg.contains("docker-credential-slow did not answer within 1 s and was killed")

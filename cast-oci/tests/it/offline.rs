@@ -4,9 +4,10 @@
 //! into one cache at once all get a complete, verified cache and leave no temp files.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+
+use cast_tests::output_of;
 
 use cast_oci::Error;
 
@@ -137,17 +138,6 @@ fn child_pull() {
 }
 
 /// Kills and reaps child processes on drop, also when the test panics.
-struct Children(Vec<std::process::Child>);
-
-impl Drop for Children {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 #[test]
 fn concurrent_processes_share_one_cache() {
     let reg = Registry::start();
@@ -161,45 +151,29 @@ fn concurrent_processes_share_one_cache() {
     let cache = tempfile::tempdir().unwrap();
     let r = format!("{}/test/procs:v1", proxy.addr);
     let exe = std::env::current_exe().unwrap();
-    let mut children = Children(Vec::new());
-    for _ in 0..4 {
-        let child = Command::new(&exe)
-            .args([
-                "offline::child_pull",
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env("CAST_OCI_TEST_CACHE", cache.path())
-            .env("CAST_OCI_TEST_REF", &r)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        children.0.push(child);
-    }
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while children
-        .0
-        .iter_mut()
-        .any(|c| c.try_wait().unwrap().is_none())
-    {
-        assert!(
-            Instant::now() < deadline,
-            "child pulls did not finish in 120 s"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // Four processes at once, each bounded, killed and reaped if it overruns.
+    let outs: Vec<_> = std::thread::scope(|s| {
+        let pulls: Vec<_> = (0..4)
+            .map(|_| {
+                let mut cmd = Command::new(&exe);
+                cmd.args([
+                    "offline::child_pull",
+                    "--exact",
+                    "--ignored",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env("CAST_OCI_TEST_CACHE", cache.path())
+                .env("CAST_OCI_TEST_REF", &r);
+                s.spawn(move || output_of(cmd, Vec::new()))
+            })
+            .collect();
+        pulls.into_iter().map(|p| p.join().unwrap()).collect()
+    });
     let want: Vec<String> = img.layers.iter().map(|l| sha256(&l.blob)).collect();
-    for c in children.0.drain(..) {
-        let out = c.wait_with_output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "child failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    for out in outs {
+        let stdout = out.stdout_text();
+        assert_eq!(out.code, 0, "child failed:\n{stdout}\n{}", out.stderr);
         let line = stdout
             .lines()
             .find_map(|l| l.split_once("CHILD-RESULT ").map(|(_, r)| r.trim()))

@@ -1,14 +1,20 @@
 //! The runner's own options in a casted executable: `--cast-help`, `--cast-version`
 //! and `--cast-info` (the baked configuration and the payload's digests).
 
+use super::locate::Located;
 use super::CastedError;
-use cast_core::settings::{Key, VmSettings};
+use cast_core::settings::{
+    parse::format_mib, Key, Origin, VmSettings, VmUpdate, MAX_CPUS, MIN_MEMORY_MIB,
+};
 use cast_payload::{PartKind, Payload};
 use std::fmt::Write;
 
-const VARIABLES: &str = "\
-  CAST_CPUS          vCPUs (1 to 64)
-  CAST_MEMORY        guest memory: 512M, 1.5G, 768MiB or MiB (128M to 1T)
+/// The run-time variables, the ranges from the settings model.
+fn variables() -> String {
+    format!(
+        "\
+  CAST_CPUS          vCPUs (1 to {MAX_CPUS})
+  CAST_MEMORY        guest memory: 512M, 1.5G, 768MiB or MiB (at least {})
   CAST_TIMEOUT       stop the VM after this long (exit 124): 30, 1.5s, 5m; 0: no limit
   CAST_BOOT_TIMEOUT  give up if the guest is not up after this long (default 30s)
   CAST_TTY           1/0: force terminal mode on or off (default: auto)
@@ -16,7 +22,11 @@ const VARIABLES: &str = "\
   CAST_ACCEL         kvm, hvf or tcg (default: the best usable)
   CAST_QEMU          QEMU binary (default: qemu-system-<arch> on PATH)
   CAST_DEBUG         1: kernel messages and init timings on stderr
-  CAST_CACHE_DIR     cache root (default: ~/.cache/cast)";
+  CAST_MOUNT         host mounts HOST:GUEST[:ro], separated by , or ; (replaces baked ones)
+  CAST_CACHE_DIR     cache root (default: ~/.cache/cast)",
+        format_mib(MIN_MEMORY_MIB.into())
+    )
+}
 
 /// `--cast-help`.
 pub fn help(program: &str) -> i32 {
@@ -34,29 +44,32 @@ Runner options (only as the sole argument):
   --cast-info     the baked run configuration, VM defaults and payload digests
 
 Environment (overrides the defaults baked into this executable):
-{VARIABLES}
+{}
 
 Exit status: the process's; 125 runtime failure, 124 CAST_TIMEOUT, 126 command not
-executable, 127 command not found."
+executable, 127 command not found.",
+        variables()
     );
     0
 }
 
 /// `--cast-version`.
-pub fn version(program: &str, bytes: &[u8]) -> Result<i32, CastedError> {
-    let payload = Payload::parse(bytes)?;
+pub fn version(program: &str, payload: &Payload<'_>) -> i32 {
     println!(
         "{program}: cargo-cast runtime {}, payload format {}, built by {}",
         env!("CARGO_PKG_VERSION"),
         payload.manifest.format,
         payload.manifest.builder
     );
-    Ok(0)
+    0
 }
 
-/// `--cast-info`: parses (does not hash) the payload and prints what it carries.
-pub fn info(program: &str, bytes: &[u8]) -> Result<i32, CastedError> {
-    let payload = Payload::parse(bytes)?;
+/// `--cast-info`: what the payload carries (parsed, not hashed) and where it is.
+pub fn info(
+    program: &str,
+    payload: &Payload<'_>,
+    located: &Located,
+) -> Result<i32, CastedError> {
     let m = &payload.manifest;
     let mut s = String::new();
     let _ = writeln!(s, "name: {}", m.vm.name);
@@ -65,14 +78,13 @@ pub fn info(program: &str, bytes: &[u8]) -> Result<i32, CastedError> {
     let _ = writeln!(s, "builder: {}", m.builder);
     let _ = writeln!(s, "payload format: {}", m.format);
     let _ = writeln!(s, "payload digest: sha256:{}", payload.digest_hex());
-    let _ = writeln!(s, "payload size: {}", payload.bytes().len());
-    if let Ok((path, offset)) = super::locate::locate(bytes, 0).map(|l| (l.path, l.offset)) {
-        let _ = writeln!(
-            s,
-            "executable: {} (payload at offset {offset})",
-            path.display()
-        );
-    }
+    let _ = writeln!(s, "payload size: {}", payload.len());
+    let _ = writeln!(
+        s,
+        "executable: {} (payload at offset {})",
+        located.path.display(),
+        located.offset
+    );
     let _ = writeln!(
         s,
         "kernel release: {}",
@@ -111,11 +123,16 @@ pub fn info(program: &str, bytes: &[u8]) -> Result<i32, CastedError> {
         let ports: Vec<String> = rc.exposed_ports.iter().map(|p| p.to_string()).collect();
         let _ = writeln!(s, "exposed ports: {}", ports.join(" "));
     }
-    // What this executable runs with when no CAST_* variable is set.
+    // What this executable runs with here and now: the baked defaults under the
+    // CAST_* variables that are set.
     let baked = &m.vm.settings;
-    let d = VmSettings::resolve([baked]);
+    let env = VmUpdate::from_env(|k| std::env::var(k).ok(), &Origin::Env)
+        .map_err(|e| CastedError::Run(e.into()))?;
+    let d = VmSettings::resolve([baked, &env]);
     for key in Key::ALL.into_iter().filter(|k| k.bakeable()) {
-        let from = if baked.raw(key).is_some() {
+        let from = if env.raw(key).is_some() {
+            key.env()
+        } else if baked.raw(key).is_some() {
             "baked"
         } else {
             "default"

@@ -1,7 +1,12 @@
-//! The payload in the executable's own file, where QEMU reads the root image in
-//! place: [`locate`] parses the file with `object` (headers only, on demand) for the
-//! payload section's file offset and size and checks the bytes there against the
-//! payload the loader mapped into memory; [`verify_root`] checks the root image.
+//! The payload in the executable's own file: [`locate`] parses the file with
+//! `object` (headers only, on demand) for the payload section's file offset and size,
+//! checks them against the file's length and the length linked into the binary,
+//! and reads what the runtime keeps in memory (header, manifest, kernel, initrd)
+//! with `pread`; [`verify_root`] checks the root image, which QEMU reads in place.
+//!
+//! The payload section is not loaded into memory (see `cast_payload::objfile`): a
+//! damaged or cut-short file reaches these checks (one message, exit 125) instead of
+//! crashing the process.
 //!
 //! The root image is hashed from the file (what QEMU reads), and once it matched, a
 //! *stamp* records that: `<cache>/payload/verified/<payload digest>` holds the
@@ -11,14 +16,11 @@
 //! hashes. Kernel and initrd are small and always hashed (from memory).
 
 use super::CastedError;
-use cast_payload::format::HEADER_LEN;
 use cast_payload::objfile::{ELF_SECTION, MACHO_SECTION};
-use cast_payload::reader::verify_file_part;
-use cast_payload::{PartKind, Payload};
+use cast_payload::reader::{read_prefix, verify_file_part};
+use cast_payload::{cache, PartKind, Payload};
 use object::{Object, ObjectSection};
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 /// The payload's place in the executable's file.
@@ -30,6 +32,8 @@ pub struct Located {
     pub file: File,
     /// File offset of the payload's first byte.
     pub offset: u64,
+    /// The payload's length, as linked into the binary.
+    pub len: u64,
 }
 
 /// The payload cannot be found in the executable's file.
@@ -44,19 +48,13 @@ pub enum LocateError {
         #[source]
         source: std::io::Error,
     },
-    /// The file is not an object file `object` can parse, or has no payload section.
-    #[error("this executable's file {path} has no usable payload section: {why}")]
-    NoSection {
+    /// The file is damaged: unparsable headers, no payload section, cut short.
+    #[error("this executable's file {path} is damaged: {why}; was it cut short or overwritten?")]
+    Damaged {
         /// The file.
         path: PathBuf,
         /// What is wrong.
         why: String,
-    },
-    /// The file's bytes differ from the payload in memory (replaced while running?).
-    #[error("this executable's file {path} no longer holds the payload it was started with (was it replaced while running?)")]
-    Mismatch {
-        /// The file.
-        path: PathBuf,
     },
 }
 
@@ -72,68 +70,88 @@ pub fn current_exe() -> std::io::Result<PathBuf> {
     }
 }
 
-/// Finds `payload` (the bytes behind the payload symbol; `check_len` of them are
-/// compared, at least the header) in the executable's file.
-pub fn locate(payload: &[u8], check_len: usize) -> Result<Located, LocateError> {
+/// Finds the payload of `len` bytes (the length linked into the binary) in the
+/// executable's file.
+pub fn locate(len: u64) -> Result<Located, LocateError> {
     let path = current_exe().map_err(|source| LocateError::Exe {
         path: "/proc/self/exe".into(),
         source,
     })?;
-    let exe_err = |source| LocateError::Exe {
+    let file = File::open(&path).map_err(|source| LocateError::Exe {
         path: path.clone(),
         source,
-    };
-    let file = File::open(&path).map_err(exe_err)?;
-    let no_section = |why: String| LocateError::NoSection {
+    })?;
+    let damaged = |why: String| LocateError::Damaged {
         path: path.clone(),
         why,
     };
+    let file_len = file
+        .metadata()
+        .map_err(|source| LocateError::Exe {
+            path: path.clone(),
+            source,
+        })?
+        .len();
     let (offset, size) = {
         let cache = object::ReadCache::new(&file);
-        let obj = object::File::parse(&cache).map_err(|e| no_section(e.to_string()))?;
+        let obj = object::File::parse(&cache)
+            .map_err(|e| damaged(format!("its headers are unreadable ({e})")))?;
         let section = obj
             .section_by_name(ELF_SECTION)
             .or_else(|| obj.section_by_name(MACHO_SECTION))
-            .ok_or_else(|| no_section(format!("no {ELF_SECTION} or {MACHO_SECTION} section")))?;
+            .ok_or_else(|| {
+                damaged(format!(
+                    "it has no {ELF_SECTION} or {MACHO_SECTION} section"
+                ))
+            })?;
         section
             .file_range()
-            .ok_or_else(|| no_section("the section has no file data".into()))?
+            .ok_or_else(|| damaged("its payload section has no file data".into()))?
     };
-    if size < payload.len() as u64 {
-        return Err(no_section(format!(
-            "the section holds {size} bytes, the payload {}",
-            payload.len()
+    let end = offset.saturating_add(size);
+    if end > file_len {
+        return Err(damaged(format!(
+            "it is {file_len} bytes long, but its payload section ends at byte {end}"
         )));
     }
-    let n = check_len.clamp(HEADER_LEN.min(payload.len()), payload.len());
-    let mut on_disk = vec![0u8; n];
-    let mut f = &file;
-    f.seek(SeekFrom::Start(offset)).map_err(exe_err)?;
-    f.read_exact(&mut on_disk).map_err(exe_err)?;
-    if on_disk != payload[..n] {
-        return Err(LocateError::Mismatch { path });
+    if size < len {
+        return Err(damaged(format!(
+            "its payload section holds {size} bytes, the payload it was built with {len}"
+        )));
     }
-    Ok(Located { path, file, offset })
+    Ok(Located {
+        path,
+        file,
+        offset,
+        len,
+    })
+}
+
+impl Located {
+    /// Reads and parses the payload's header, manifest, kernel and initrd from the
+    /// file (kept for the life of the process: the initrd goes to QEMU as is).
+    pub fn payload(&self) -> Result<Payload<'static>, CastedError> {
+        let prefix = read_prefix(&self.file, self.offset, self.len)?;
+        let payload = Payload::parse_in(prefix.leak(), self.len)?;
+        if payload.len() != self.len {
+            return Err(cast_payload::ReadError::Damaged(format!(
+                "its header records {} bytes, the executable was built with {}",
+                payload.len(),
+                self.len
+            ))
+            .into());
+        }
+        Ok(payload)
+    }
 }
 
 /// Checks the root image in the executable's file, unless a stamp says this very file
 /// was checked before.
 pub fn verify_root(payload: &Payload<'_>, located: &mut Located) -> Result<(), CastedError> {
-    let identity = located.file.metadata().ok().map(|m| {
-        format!(
-            "{} {} {} {}.{} {}.{}\n",
-            m.dev(),
-            m.ino(),
-            m.size(),
-            m.mtime(),
-            m.mtime_nsec(),
-            m.ctime(),
-            m.ctime_nsec()
-        )
-    });
-    let stamp = stamp_path(payload);
-    if let (Some(id), Some(stamp)) = (&identity, &stamp) {
-        if std::fs::read_to_string(stamp).is_ok_and(|s| s == *id) {
+    let stamp =
+        cast_core::CacheRoot::from_env().map(|c| c.payload_verified().join(payload.digest_hex()));
+    if let Some(stamp) = &stamp {
+        if cache::stamp_matches(stamp, &located.file) {
             return Ok(());
         }
     }
@@ -143,12 +161,8 @@ pub fn verify_root(payload: &Payload<'_>, located: &mut Located) -> Result<(), C
         &payload.manifest,
         PartKind::Root,
     )?;
-    if let (Some(id), Some(stamp)) = (identity, stamp) {
-        let _ = cast_core::cache_entry::write_file(&stamp, id.as_bytes()); // best-effort
+    if let Some(stamp) = stamp {
+        let _ = cache::write_stamp(&stamp, &located.file); // best-effort
     }
     Ok(())
-}
-
-fn stamp_path(payload: &Payload<'_>) -> Option<PathBuf> {
-    cast_core::CacheRoot::from_env().map(|c| c.payload_verified().join(payload.digest_hex()))
 }

@@ -1,10 +1,12 @@
 //! The casted executable's runtime: what `main` does in a binary made by cargo-cast.
 //!
-//! 1. Parse and verify the payload linked into the binary (kernel and initrd from
-//!    memory, the root image from the file, as QEMU will read it).
-//! 2. Find the payload in the executable's own file ([`locate`]): the root image is
-//!    attached in place, never extracted or copied; QEMU inherits the checked file
-//!    and opens it as `/proc/self/fd/N`.
+//! 1. Find the payload section in the executable's own file ([`locate`]), read its
+//!    header, manifest, kernel and initrd from there and verify them; verify the
+//!    root image in the file, as QEMU will read it. The root image is attached in
+//!    place, never extracted or copied; QEMU inherits the checked file and opens it
+//!    as `/proc/self/fd/N`.
+//! 2. (Nothing of the payload is mapped into memory: a damaged file is an error
+//!    message and exit 125, never a crash.)
 //! 3. Get the kernel as a file from the extraction cache (first run: decompress once);
 //!    when the cache cannot be written, decode it into memory for this run.
 //! 4. Combine the baked run config with the arguments (they replace CMD, ENTRYPOINT is
@@ -28,26 +30,20 @@ use cast_proto::StartSpec;
 use std::ffi::OsString;
 use std::os::fd::AsRawFd;
 
-/// Declares the payload symbols the build script's object file defines and runs the
-/// casted runtime: a casted crate's whole `main.rs` is `cast_runner::casted_main!();`.
+/// Declares the payload length symbol the build script's object file defines (which
+/// also links that object's payload section in) and runs the casted runtime: a
+/// casted crate's whole `main.rs` is `cast_runner::casted_main!();`.
 #[macro_export]
 macro_rules! casted_main {
     () => {
         fn main() {
             extern "C" {
-                static CAST_PAYLOAD: [u8; 0];
                 static CAST_PAYLOAD_LEN: u64;
             }
-            // SAFETY: the linked payload object defines both symbols: CAST_PAYLOAD_LEN
-            // bytes of read-only data at CAST_PAYLOAD, never written, for the life of
-            // the process.
-            let payload: &'static [u8] = unsafe {
-                ::core::slice::from_raw_parts(
-                    ::core::ptr::addr_of!(CAST_PAYLOAD).cast::<u8>(),
-                    CAST_PAYLOAD_LEN as usize,
-                )
-            };
-            $crate::casted::main(payload)
+            // SAFETY: the linked payload object defines CAST_PAYLOAD_LEN: a u64 of
+            // read-only data, never written, for the life of the process.
+            let len = unsafe { ::core::ptr::addr_of!(CAST_PAYLOAD_LEN).read() };
+            $crate::casted::main(len)
         }
     };
 }
@@ -82,8 +78,9 @@ impl CastedError {
     }
 }
 
-/// The casted executable's `main`: runs the image in `payload` and exits.
-pub fn main(payload: &'static [u8]) -> ! {
+/// The casted executable's `main`: runs the image in its payload of `payload_len`
+/// bytes and exits.
+pub fn main(payload_len: u64) -> ! {
     let mut args = std::env::args_os();
     let argv0 = args.next().unwrap_or_default();
     let program = std::path::Path::new(&argv0)
@@ -92,7 +89,7 @@ pub fn main(payload: &'static [u8]) -> ! {
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "cast".into());
     let args: Vec<OsString> = args.collect();
-    let code = match run(&program, payload, args) {
+    let code = match run(&program, payload_len, args) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("{program}: {}", chain(&e));
@@ -103,19 +100,22 @@ pub fn main(payload: &'static [u8]) -> ! {
 }
 
 /// Everything in [`main`] but the exit.
-pub fn run(program: &str, bytes: &'static [u8], args: Vec<OsString>) -> Result<i32, CastedError> {
+pub fn run(program: &str, payload_len: u64, args: Vec<OsString>) -> Result<i32, CastedError> {
+    let help = matches!(args.as_slice(), [only] if only == "--cast-help");
+    if help {
+        return Ok(info::help(program));
+    }
+    let mut located = locate::locate(payload_len)?;
+    let payload = located.payload()?;
     if let [only] = args.as_slice() {
         match only.to_str() {
-            Some("--cast-help") => return Ok(info::help(program)),
-            Some("--cast-version") => return info::version(program, bytes),
-            Some("--cast-info") => return info::info(program, bytes),
+            Some("--cast-version") => return Ok(info::version(program, &payload)),
+            Some("--cast-info") => return info::info(program, &payload, &located),
             _ => {}
         }
     }
-    let payload = Payload::parse(bytes)?;
     payload.verify_part(PartKind::Kernel)?;
     payload.verify_part(PartKind::Initrd)?;
-    let mut located = locate::locate(bytes, payload.described_len())?;
     locate::verify_root(&payload, &mut located)?;
 
     let settings =

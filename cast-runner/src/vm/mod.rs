@@ -1,10 +1,15 @@
 //! The VM engine behind a small trait, chosen at run time.
 //!
 //! Only QEMU exists today ([`qemu`]); a native KVM or Virtualization.framework engine
-//! would implement [`Backend`] too, and nothing above this module would change.
+//! would implement [`Backend`] too, and nothing above this module would change. The
+//! session takes the engine as a `&dyn Backend`; the unit tests give it a fake one
+//! (`fake`, scripted guests speaking `cast-proto` over the same socket pairs).
 
 mod accel;
+#[cfg(test)]
+pub(crate) mod fake;
 pub mod qemu;
+mod qemu_9p;
 
 pub use accel::{choose as choose_accel, Accel, AccelError};
 
@@ -23,6 +28,20 @@ pub struct DiskSlice {
     pub offset: u64,
     /// Its length; a multiple of 512.
     pub size: u64,
+}
+
+/// A host path shared with the guest as a 9p share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Share {
+    /// The 9p mount tag the guest finds it by.
+    pub tag: String,
+    /// The host directory, or a regular file to share alone (the engine puts it in
+    /// a directory of its own, so the guest never sees its siblings).
+    pub source: PathBuf,
+    /// `source` is a regular file.
+    pub file: bool,
+    /// Refuse writes.
+    pub read_only: bool,
 }
 
 /// The guest kernel (uncompressed, with a PVH note) as the engine gets it.
@@ -68,6 +87,10 @@ pub struct VmSpec<'a> {
     pub ports: Vec<(String, OwnedFd)>,
     /// The guest-side end of the serial console's socket pair.
     pub console: OwnedFd,
+    /// The network card and its NAT; `None`: no card at all.
+    pub network: Option<crate::network::Network>,
+    /// Host paths shared with the guest.
+    pub shares: Vec<Share>,
     /// The accelerator.
     pub accel: Accel,
     /// Let the engine's own diagnostics through to stderr.
@@ -104,6 +127,14 @@ pub enum VmError {
     Spawn {
         /// The binary.
         binary: String,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// QEMU could not start in the private mount namespace that single-file mounts
+    /// need.
+    #[error("cannot share a single file: QEMU could not start in a private mount namespace (as a non-root user that takes unprivileged user namespaces); mount the file's directory instead")]
+    FileShareNamespace {
         /// Why.
         #[source]
         source: io::Error,

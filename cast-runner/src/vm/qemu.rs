@@ -2,14 +2,17 @@
 //!
 //! - Kernel: the uncompressed vmlinux (PVH entry); initrd: a memfd passed by fd.
 //! - Root disk: `-blockdev raw` with `offset`/`size` over the file, read-only.
+//! - Network: a `virtio-net-device` on QEMU's user-mode NAT ([`crate::network`]).
 //! - Channel: one `virtserialport` per port, each a socket pair end passed as an fd;
 //!   the serial console likewise. No paths, nothing to clean up.
 //! - Lifetime: QEMU gets `PR_SET_PDEATHSIG(SIGKILL)`, so it dies with the runner even
 //!   on SIGKILL, and its own process group, so a terminal's Ctrl-C reaches only the
 //!   runner (which forwards it to the guest).
+//! - Host mounts: 9p shares, see [`qemu_9p`](super::qemu_9p).
 //! - Under TCG the kernel is told the TSC rate (`tsc_early_khz`): without HPET/PM
 //!   timer, microvm guests otherwise sometimes hang calibrating it.
 
+use super::qemu_9p::{self, FileShares};
 use super::{Accel, Backend, KernelImage, Vm, VmError, VmSpec};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -51,7 +54,7 @@ impl Qemu {
     }
 
     /// The full argument list for `spec`, with the fd numbers QEMU will see.
-    fn args(&self, spec: &VmSpec, initrd_fd: RawFd) -> Vec<OsString> {
+    fn args(&self, spec: &VmSpec, initrd_fd: RawFd, files: Option<&FileShares>) -> Vec<OsString> {
         let mut a: Vec<OsString> = Vec::new();
         let mut push = |s: String| a.push(s.into());
         for s in ["-nodefaults", "-no-user-config", "-nographic", "-no-reboot"] {
@@ -121,6 +124,14 @@ impl Qemu {
         ));
         push("-device".into());
         push("virtio-blk-device,drive=root".into());
+        if let Some(net) = &spec.network {
+            for arg in crate::network::qemu_args(net) {
+                push(arg);
+            }
+        }
+        for arg in qemu_9p::args(&spec.shares, files) {
+            push(arg);
+        }
         a
     }
 }
@@ -131,7 +142,8 @@ impl Backend for Qemu {
             what: "the initrd",
             source,
         })?;
-        let args = self.args(&spec, initrd.as_raw_fd());
+        let files = FileShares::prepare(&spec.shares)?;
+        let args = self.args(&spec, initrd.as_raw_fd(), files.as_ref());
         let inherit: Vec<RawFd> = spec
             .ports
             .iter()
@@ -150,6 +162,9 @@ impl Backend for Qemu {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         let hook = move || -> io::Result<()> {
+            if let Some(files) = &files {
+                files.enter()?;
+            }
             for fd in &inherit {
                 // SAFETY: plain fcntl on an fd number this process owns; clearing
                 // FD_CLOEXEC lets exactly these fds through to QEMU.
@@ -171,9 +186,15 @@ impl Backend for Qemu {
         // SAFETY: the hook runs between fork and exec; it makes only async-signal-safe
         // system calls on values prepared before the fork and allocates nothing.
         unsafe { cmd.pre_exec(hook) };
-        let mut child = cmd.spawn().map_err(|source| VmError::Spawn {
-            binary: self.binary.display().to_string(),
-            source,
+        let mut child = cmd.spawn().map_err(|source| {
+            if spec.shares.iter().any(|s| s.file) && source.raw_os_error() != Some(libc::ENOENT) {
+                VmError::FileShareNamespace { source }
+            } else {
+                VmError::Spawn {
+                    binary: self.binary.display().to_string(),
+                    source,
+                }
+            }
         })?;
         // QEMU has its copies; the runner's ends of these fds are no longer needed.
         drop(spec);
