@@ -17,6 +17,10 @@ pub struct Args {
     /// Runs per variant.
     #[arg(long, default_value_t = 10)]
     runs: usize,
+    /// Another kernel bundle to compare (e.g. `~/.cache/cast/kernel/built` from
+    /// `cargo cast kernel build`): adds a raw QEMU row and a `cargo cast run` row.
+    #[arg(long, value_name = "DIR")]
+    kernel: Vec<PathBuf>,
 }
 
 const BASELINE_INIT: &str = r#"
@@ -35,48 +39,58 @@ pub fn run(args: Args) -> Result<()> {
     let runner = build_runner(true)?;
     let khz = host_tsc_khz().context("no `cpu MHz` in /proc/cpuinfo")?;
 
-    let raw = |_: &mut Option<u64>| -> Result<Duration> {
-        let mut cmd = Command::new("qemu-system-x86_64");
-        cmd.args([
-            "-nodefaults",
-            "-no-user-config",
-            "-display",
-            "none",
-            "-no-reboot",
-            "-serial",
-            "stdio",
-        ])
-        .args([
-            "-m",
-            "512",
-            "-smp",
-            "1",
-            "-accel",
-            "tcg",
-            "-cpu",
-            "max",
-            "-M",
-            "microvm,x-option-roms=off",
-        ])
-        .arg("-kernel")
-        .arg(kernel.kernel_path())
-        .arg("-initrd")
-        .arg(&initrd)
-        .arg("-append")
-        .arg(format!(
-            "console=ttyS0 quiet panic=-1 tsc_early_khz={khz} tsc=reliable no_timer_check \
+    let extra: Vec<KernelBundle> = args
+        .kernel
+        .iter()
+        .map(|dir| KernelBundle::open(dir).with_context(|| format!("--kernel {}", dir.display())))
+        .collect::<Result<_>>()?;
+    let initrd = initrd.as_path();
+    let raw = |vmlinux: PathBuf| {
+        move |_: &mut Option<u64>| -> Result<Duration> {
+            let mut cmd = Command::new("qemu-system-x86_64");
+            cmd.args([
+                "-nodefaults",
+                "-no-user-config",
+                "-display",
+                "none",
+                "-no-reboot",
+                "-serial",
+                "stdio",
+            ])
+            .args([
+                "-m",
+                "512",
+                "-smp",
+                "1",
+                "-accel",
+                "tcg",
+                "-cpu",
+                "max",
+                "-M",
+                "microvm,x-option-roms=off",
+            ])
+            .arg("-kernel")
+            .arg(&vmlinux)
+            .arg("-initrd")
+            .arg(initrd)
+            .arg("-append")
+            .arg(format!(
+                "console=ttyS0 quiet panic=-1 tsc_early_khz={khz} tsc=reliable no_timer_check \
                  i8042.noaux i8042.nokbd i8042.nopnp cryptomgr.notests random.trust_cpu=on \
                  mitigations=off nokaslr audit=0 8250.nr_uarts=1 reboot=t"
-        ));
-        timed(cmd, None)
+            ));
+            timed(cmd, None)
+        }
     };
-    let cast = |cpus: &'static str| {
+    let cast = |cpus: &'static str, bundle: PathBuf| {
         let runner = runner.clone();
         let rootfs = rootfs.clone();
         move |rss: &mut Option<u64>| -> Result<Duration> {
             let mut cmd = Command::new(&runner);
             cmd.args(["cast", "run", "--rootfs"])
                 .arg(&rootfs)
+                .arg("--kernel")
+                .arg(&bundle)
                 .args(["--", "true"])
                 .env("CAST_ACCEL", "tcg")
                 .env("CAST_CPUS", cpus);
@@ -84,17 +98,34 @@ pub fn run(args: Args) -> Result<()> {
         }
     };
     type Variant<'a> = (
-        &'a str,
+        String,
         Box<dyn Fn(&mut Option<u64>) -> Result<Duration> + 'a>,
     );
-    let variants: Vec<Variant> = vec![
-        ("raw QEMU + static C init, 1 vCPU (baseline)", Box::new(raw)),
-        ("cargo cast run -- true, 1 vCPU", Box::new(cast("1"))),
+    let mut variants: Vec<Variant> = vec![
         (
-            "cargo cast run -- true, 2 vCPUs (default)",
-            Box::new(cast("2")),
+            "raw QEMU + static C init, 1 vCPU (baseline)".into(),
+            Box::new(raw(kernel.kernel_path())),
+        ),
+        (
+            "cargo cast run -- true, 1 vCPU".into(),
+            Box::new(cast("1", kernel.dir.clone())),
+        ),
+        (
+            "cargo cast run -- true, 2 vCPUs (default)".into(),
+            Box::new(cast("2", kernel.dir.clone())),
         ),
     ];
+    for bundle in &extra {
+        let name = bundle.dir.file_name().unwrap_or_default().to_string_lossy();
+        variants.push((
+            format!("raw QEMU + static C init, kernel {name}"),
+            Box::new(raw(bundle.kernel_path())),
+        ));
+        variants.push((
+            format!("cargo cast run -- true, 1 vCPU, kernel {name}"),
+            Box::new(cast("1", bundle.dir.clone())),
+        ));
+    }
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
     let mut peak_rss = 0u64;
     eprintln!(
@@ -110,7 +141,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     let base = median(&mut times[0].clone());
     println!(
-        "{:<46} {:>8} {:>8} {:>8} {:>7}",
+        "{:<52} {:>8} {:>8} {:>8} {:>7}",
         "variant", "median", "min", "max", "ratio"
     );
     for (i, (name, _)) in variants.iter().enumerate() {
@@ -118,7 +149,7 @@ pub fn run(args: Args) -> Result<()> {
         let m = median(t);
         let (min, max) = (t[0], t[t.len() - 1]);
         println!(
-            "{name:<46} {m:>7.3}s {min:>7.3}s {max:>7.3}s {:>7.3}",
+            "{name:<52} {m:>7.3}s {min:>7.3}s {max:>7.3}s {:>7.3}",
             m / base
         );
     }
