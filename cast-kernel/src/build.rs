@@ -99,13 +99,14 @@ pub enum BuildError {
     )]
     MissingOptions(Vec<String>),
     /// The compile failed or timed out.
-    #[error("`make vmlinux` failed ({status}); the end of {log}:\n{tail}")]
+    #[error(
+        "`make vmlinux` failed ({status}); the end of its log (`--keep-tree` keeps the \
+         tree and build.log):\n{tail}"
+    )]
     Make {
         /// Exit status (124: timed out).
         status: String,
-        /// The full build log.
-        log: PathBuf,
-        /// Its last lines.
+        /// The last lines of the build log.
         tail: String,
     },
     /// Tools, I/O or writing the bundle.
@@ -168,15 +169,23 @@ pub fn build(
         .prefix(".kernel-build-")
         .tempdir_in(parent)
         .map_err(io_err(parent))?;
+    // Removed when dropped, failure or not, unless the caller keeps it.
+    let (work_dir, _removed_on_drop) = if opts.keep_tree {
+        let kept = work.keep();
+        progress(&format!("keeping the build tree at {}", kept.display()));
+        (kept, None)
+    } else {
+        (work.path().to_owned(), Some(work))
+    };
     let tarball = match &opts.source {
         BuildSource::Tarball(p) if p.is_file() => p.clone(),
         BuildSource::Tarball(p) => return Err(BuildError::NoSource(p.clone())),
         BuildSource::Url { url, sha256 } => {
             progress(&format!("downloading {url}"));
-            download(url, sha256, work.path())?
+            download(url, sha256, &work_dir)?
         }
     };
-    let tree = work.path().join("linux");
+    let tree = work_dir.join("linux");
     std::fs::create_dir_all(&tree).map_err(io_err(&tree))?;
     progress(&format!("unpacking {}", tarball.display()));
     run(
@@ -191,7 +200,7 @@ pub fn build(
     progress("configuring (tinyconfig + cast.config)");
     configure(&tree)?;
     progress(&format!("compiling vmlinux (make -j{})", opts.jobs));
-    let log = work.path().join("build.log");
+    let log = work_dir.join("build.log");
     compile(&tree, opts, &log)?;
     let release = run(make(&tree).args(["-s", "kernelrelease"]), "make and gcc")?
         .trim()
@@ -199,10 +208,6 @@ pub fn build(
     progress("writing the bundle");
     let label = build_label(&opts.source);
     let bundle = place_bundle(&tree.join("vmlinux"), None, Some(release), &label, dest)?;
-    if opts.keep_tree {
-        let kept = work.keep();
-        progress(&format!("build tree kept at {}", kept.display()));
-    }
     Ok(bundle)
 }
 
@@ -273,11 +278,7 @@ fn compile(tree: &Path, opts: &BuildOptions, log: &Path) -> Result<(), BuildErro
         Some(124) => format!("timed out after {} s", opts.timeout.as_secs()),
         _ => status.to_string(),
     };
-    Err(BuildError::Make {
-        status,
-        log: log.to_owned(),
-        tail,
-    })
+    Err(BuildError::Make { status, tail })
 }
 
 /// Downloads `url` into `dir` with curl and checks its SHA-256.
