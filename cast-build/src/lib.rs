@@ -34,13 +34,15 @@ pub mod image;
 pub mod info;
 pub mod kernel;
 pub mod oci;
+pub mod runvm;
 mod script;
 pub mod stages;
 pub mod subst;
 mod words;
 
 pub use builder::{
-    build, build_file, build_with, BaseTrees, BuildError, BuildFileError, Built, Remote,
+    build, build_file, build_with, BaseTrees, BuildError, BuildFileError, Built, NoRun, Remote,
+    RunInputs, RunSteps,
 };
 /// The run config types live in `cast-payload` (they travel in the executable's
 /// payload); re-exported here under their old path.
@@ -52,4 +54,4 @@ pub use diag::{Diagnostic, Location, Warning};
 pub use eval::{evaluate, BaseImages, EvalError, EvalOptions, NoBaseImages};
 pub use info::{info, Info, InfoError};
 pub use script::{Cast, CastError, CastReport, PayloadReport, REPORT_FILE};
-pub use stages::{Base, CopyFrom, CopyOp, CopySource, Op, Plan, Stage};
+pub use stages::{Base, CopyFrom, CopyOp, CopySource, Op, Plan, RunMount, RunOp, Stage};

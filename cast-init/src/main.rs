@@ -16,6 +16,7 @@
 //! channel is up, and on the console otherwise; the VM powers off either way.
 
 mod boot;
+mod build;
 mod control;
 mod log;
 mod ports;
@@ -61,12 +62,15 @@ fn run(log: &Log) -> Result<(), Error> {
         other => return Err(format!("expected Start from the host, got {other:?}").into()),
     };
     log.step("start received");
-    let result = rootfs::enter(&spec.hostname)
-        .map_err(Error::from)
-        .and_then(|()| {
-            log.step("root switched");
-            process::run(*spec, &mut channel, log)
-        });
+    let result = match spec.build.clone() {
+        None => rootfs::enter(&spec.hostname, None)
+            .map_err(Error::from)
+            .and_then(|()| {
+                log.step("root switched");
+                process::run(*spec, &mut channel, log)
+            }),
+        Some(build) => run_build(*spec, &build, &mut channel, log),
+    };
     match result {
         Ok(exit) => {
             channel.send(&exit)?;
@@ -81,6 +85,32 @@ fn run(log: &Log) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// Build mode: the root over the scratch disk, the mounts, the process, and (when it
+/// succeeded) its changes written as a layer on the diff disk.
+fn run_build(
+    spec: cast_proto::StartSpec,
+    build: &cast_proto::BuildSpec,
+    channel: &mut ports::Channel,
+    log: &Log,
+) -> Result<GuestMsg, Error> {
+    let disks = build::Disks::find(build)?;
+    rootfs::enter(&spec.hostname, Some(&disks))?;
+    log.step("root switched");
+    let mounts = build::Mounts::set_up(&build.mounts)?;
+    let mut exit = process::run(spec, channel, log)?;
+    let stubs = mounts.take_down();
+    if let GuestMsg::Exit {
+        status: cast_proto::ExitStatus::Code(0),
+        layer_bytes,
+        ..
+    } = &mut exit
+    {
+        *layer_bytes = Some(build::write_diff(&disks, &stubs)?);
+        log.step("layer written");
+    }
+    Ok(exit)
 }
 
 /// Ends the VM: with QEMU's `-no-reboot` a reboot makes QEMU exit at once.

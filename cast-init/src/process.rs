@@ -122,6 +122,7 @@ pub fn run(spec: StartSpec, channel: &mut Channel, log: &Log) -> Result<GuestMsg
         stdout_bytes,
         stderr_bytes,
         message: None,
+        layer_bytes: None,
     })
 }
 
@@ -188,6 +189,7 @@ fn exec_failure(argv0: &str, e: &io::Error) -> GuestMsg {
         stdout_bytes: 0,
         stderr_bytes: 0,
         message: Some(format!("exec: \"{argv0}\": {why}")),
+        layer_bytes: None,
     }
 }
 

@@ -7,6 +7,9 @@
 //!
 //! Every write lands in the tmpfs and is gone when the VM ends. The switch is
 //! switch_root's: move /dev, /proc, /sys over, move the new root onto `/`, chroot.
+//! A build VM ([`crate::build`]) finds its root disk by serial and puts the upper
+//! layer on an ext4 scratch disk instead; it keeps the image's own /tmp and /run and
+//! writes no host files, so only the command's changes reach the layer.
 
 use nix::mount::{mount, MsFlags};
 use nix::unistd::{chdir, chroot, sethostname};
@@ -56,7 +59,7 @@ impl RootFs {
     }
 }
 
-fn mnt(
+pub(crate) fn mnt(
     source: &str,
     target: &str,
     fstype: Option<&str>,
@@ -68,27 +71,50 @@ fn mnt(
         .map_err(|e| io::Error::other(format!("mounting {source} on {target}: {e}")))
 }
 
+/// The filesystem type name of the disk `dev` (EROFS or ext4).
+pub(crate) fn fs_type(dev: &Path) -> io::Result<&'static str> {
+    let mut head = vec![0u8; 4096];
+    let n = File::open(dev)?.read(&mut head)?;
+    RootFs::detect(&head[..n])
+        .map(RootFs::name)
+        .ok_or_else(|| io::Error::other(format!("{} is neither EROFS nor ext4", dev.display())))
+}
+
 /// Mounts the root image with its overlay, switches into it, and prepares the
-/// process's world (API filesystems, hostname).
-pub fn enter(hostname: &str) -> io::Result<()> {
-    let fs = wait_and_detect()?;
-    mnt(
-        ROOT_DEVICE,
-        LOWER,
-        Some(fs.name()),
-        MsFlags::MS_RDONLY,
-        None,
-    )?;
-    mnt(
-        "tmpfs",
-        RW,
-        Some("tmpfs"),
-        MsFlags::empty(),
-        Some("mode=0755"),
-    )?;
+/// process's world (API filesystems, hostname). `build` is a build VM's disks.
+pub fn enter(hostname: &str, build: Option<&crate::build::Disks>) -> io::Result<()> {
+    let (device, fs) = match build {
+        Some(disks) => (
+            disks.root.to_string_lossy().into_owned(),
+            fs_type(&disks.root)?,
+        ),
+        None => (ROOT_DEVICE.to_owned(), wait_and_detect()?.name()),
+    };
+    mnt(&device, LOWER, Some(fs), MsFlags::MS_RDONLY, None)?;
+    let mut options = format!("lowerdir={LOWER},upperdir={RW}/upper,workdir={RW}/work");
+    match build {
+        Some(disks) => {
+            mnt(
+                &disks.scratch.to_string_lossy(),
+                RW,
+                Some("ext4"),
+                MsFlags::empty(),
+                None,
+            )?;
+            // Renamed lower directories are copied up whole, so the upper dir says
+            // everything a layer needs.
+            options.push_str(",redirect_dir=off,metacopy=off,index=off");
+        }
+        None => mnt(
+            "tmpfs",
+            RW,
+            Some("tmpfs"),
+            MsFlags::empty(),
+            Some("mode=0755"),
+        )?,
+    }
     std::fs::create_dir_all(format!("{RW}/upper"))?;
     std::fs::create_dir_all(format!("{RW}/work"))?;
-    let options = format!("lowerdir={LOWER},upperdir={RW}/upper,workdir={RW}/work");
     mnt(
         "overlay",
         NEW_ROOT,
@@ -110,9 +136,11 @@ pub fn enter(hostname: &str) -> io::Result<()> {
         .map_err(|e| io::Error::other(format!("moving the new root onto /: {e}")))?;
     chroot(".")?;
     chdir("/")?;
-    mount_api_filesystems()?;
+    mount_api_filesystems(build.is_none())?;
     sethostname(hostname)?;
-    write_host_files(hostname);
+    if build.is_none() {
+        write_host_files(hostname);
+    }
     Ok(())
 }
 
@@ -134,8 +162,9 @@ fn wait_and_detect() -> io::Result<RootFs> {
     })
 }
 
-/// /dev/pts, /dev/shm, /run, /tmp and the /dev symlinks a process expects.
-fn mount_api_filesystems() -> io::Result<()> {
+/// /dev/pts, /dev/shm, /run and /tmp (`scratch_dirs`), and the /dev symlinks a
+/// process expects.
+fn mount_api_filesystems(scratch_dirs: bool) -> io::Result<()> {
     let nosuid = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
     mnt(
         "devpts",
@@ -145,8 +174,10 @@ fn mount_api_filesystems() -> io::Result<()> {
         Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
     )?;
     mnt("shm", "/dev/shm", Some("tmpfs"), nosuid, Some("mode=1777"))?;
-    mnt("tmpfs", "/run", Some("tmpfs"), nosuid, Some("mode=0755"))?;
-    mnt("tmpfs", "/tmp", Some("tmpfs"), nosuid, Some("mode=1777"))?;
+    if scratch_dirs {
+        mnt("tmpfs", "/run", Some("tmpfs"), nosuid, Some("mode=0755"))?;
+        mnt("tmpfs", "/tmp", Some("tmpfs"), nosuid, Some("mode=1777"))?;
+    }
     for (link, target) in [
         ("/dev/fd", "/proc/self/fd"),
         ("/dev/stdin", "/proc/self/fd/0"),

@@ -3,10 +3,10 @@
 //! fresh attempt (nothing has reached the guest yet), and events from the abandoned
 //! one are told apart by [`Attempt::id`].
 
-use crate::channel::{self, ConsoleTail, ControlWriter, Progress};
+use crate::channel::{self, ConsoleTail, ControlWriter, OutputSink, Progress};
 use crate::error::RunError;
 use crate::settings::VmSettings;
-use crate::vm::{qemu::Qemu, Accel, Backend, DiskSlice, KernelImage, Vm, VmSpec};
+use crate::vm::{qemu::Qemu, Accel, Backend, Disk, DiskSlice, KernelImage, Vm, VmSpec};
 use cast_proto::{read_frame, FrameError, GuestMsg, HostMsg};
 use std::borrow::Cow;
 use std::fs::File;
@@ -66,6 +66,9 @@ pub(crate) struct Launcher<'a> {
     pub kernel: KernelImage,
     pub initrd: Cow<'static, [u8]>,
     pub root: DiskSlice,
+    pub disks: Vec<Disk>,
+    /// Where output goes instead of the host's stdout/stderr.
+    pub output: Option<OutputSink>,
     /// Fds every attempt's VM inherits (see [`VmSpec::pass_fds`]); open for the run.
     pub pass_fds: Vec<OwnedFd>,
     pub settings: &'a VmSettings,
@@ -94,6 +97,7 @@ impl Launcher<'_> {
                 cpus: settings.cpus,
                 memory_mib: settings.memory_mib,
                 root: self.root.clone(),
+                disks: self.disks.clone(),
                 pass_fds: self.pass_fds.iter().map(|fd| fd.as_fd()).collect(),
                 ports: guest.ports,
                 console: guest.console,
@@ -122,10 +126,18 @@ impl Launcher<'_> {
             }
         });
         let broken = control.clone();
-        let stdout = channel::pump_output(host.stdout, dup_stdio(1)?, move || {
-            let _ = broken.send(&HostMsg::CloseStdout);
-        });
-        let stderr = channel::pump_output(host.stderr, dup_stdio(2)?, || {});
+        let (stdout, stderr) = match &self.output {
+            Some(sink) => (
+                channel::pump_output(host.stdout, sink.clone(), || {}),
+                channel::pump_output(host.stderr, sink.clone(), || {}),
+            ),
+            None => (
+                channel::pump_output(host.stdout, dup_stdio(1)?, move || {
+                    let _ = broken.send(&HostMsg::CloseStdout);
+                }),
+                channel::pump_output(host.stderr, dup_stdio(2)?, || {}),
+            ),
+        };
         Ok(Attempt {
             id,
             vm,

@@ -23,7 +23,8 @@ pub mod settings;
 pub mod tty;
 pub mod vm;
 
+pub use channel::OutputSink;
 pub use error::{RunError, EXIT_RUNTIME_FAILURE, EXIT_TIMEOUT};
-pub use session::{run, RunRequest};
+pub use session::{run, run_to_end, Outcome, RunRequest};
 pub use settings::VmSettings;
-pub use vm::{DiskSlice, KernelImage};
+pub use vm::{Disk, DiskSlice, KernelImage};

@@ -13,10 +13,11 @@
 
 use crate::attempt::{dup_stdio, Attempt, Event, Launcher};
 use crate::channel;
+use crate::channel::OutputSink;
 use crate::error::RunError;
 use crate::settings::VmSettings;
 use crate::tty::{self, RawMode};
-use crate::vm::{qemu::Qemu, Accel, DiskSlice, KernelImage};
+use crate::vm::{qemu::Qemu, Accel, Disk, DiskSlice, KernelImage};
 use cast_proto::{GuestMsg, HostMsg, StartSpec, PROTOCOL_VERSION};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH};
 use std::borrow::Cow;
@@ -42,6 +43,10 @@ pub struct RunRequest {
     pub initrd: Cow<'static, [u8]>,
     /// The root image.
     pub root: DiskSlice,
+    /// Further disks (a build VM's scratch, diff and mount disks); usually none.
+    pub disks: Vec<Disk>,
+    /// Where the process's stdout and stderr go; the host's own when `None`.
+    pub output: Option<OutputSink>,
     /// Open files QEMU inherits (same fd numbers): a `root.path` of
     /// `/proc/self/fd/N` names one, so QEMU opens the very file the runner checked.
     pub pass_fds: Vec<std::os::fd::OwnedFd>,
@@ -62,9 +67,23 @@ enum Expiry {
     Closed,
 }
 
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    /// The process's exit code (or 126/127 when it could not run).
+    pub code: i32,
+    /// Build mode, the command succeeded: bytes of layer diff on the diff disk.
+    pub layer_bytes: Option<u64>,
+}
+
 /// Runs the request; returns the process's exit code (or 126/127 when it could not
 /// run). Runtime failures are errors; [`RunError::exit_code`] maps them.
 pub fn run(req: RunRequest) -> Result<i32, RunError> {
+    run_to_end(req).map(|o| o.code)
+}
+
+/// [`run`], returning the whole [`Outcome`] (a build VM's layer size too).
+pub fn run_to_end(req: RunRequest) -> Result<Outcome, RunError> {
     check_root(&req.root)?;
     let settings = &req.settings;
     let tty = settings.tty.unwrap_or_else(tty::both_terminals);
@@ -90,6 +109,8 @@ pub fn run(req: RunRequest) -> Result<i32, RunError> {
         kernel: req.kernel,
         initrd: req.initrd,
         root: req.root,
+        disks: req.disks,
+        output: req.output,
         pass_fds: req.pass_fds,
         settings,
         events: tx,
@@ -167,6 +188,7 @@ pub fn run(req: RunRequest) -> Result<i32, RunError> {
                     stdout_bytes,
                     stderr_bytes,
                     message,
+                    layer_bytes,
                 },
             ) => {
                 let deadline = Instant::now() + DRAIN_TIMEOUT;
@@ -177,7 +199,10 @@ pub fn run(req: RunRequest) -> Result<i32, RunError> {
                     eprintln!("{}: {message}", req.program);
                 }
                 let _ = attempt.control.send(&HostMsg::Ack);
-                break Ok(status.code());
+                break Ok(Outcome {
+                    code: status.code(),
+                    layer_bytes,
+                });
             }
             Event::Guest(_, GuestMsg::Error { message }) => break Err(RunError::Guest(message)),
             Event::Guest(_, GuestMsg::Log { message }) => {

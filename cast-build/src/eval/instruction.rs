@@ -158,9 +158,15 @@ impl Evaluator<'_> {
                     rc.labels.insert(key, value);
                 }
             }
-            InstructionKind::Run(_) => st.stage.ops.push(Op::Run {
-                location: loc.clone(),
-            }),
+            InstructionKind::Run(command) => {
+                let line = super::run::RunLine {
+                    command,
+                    heredocs: Vec::new(),
+                    flags: Vec::new(),
+                };
+                let op = self.run(loc, &line, rc, &st.args, earlier, st.stage.index)?;
+                st.stage.ops.push(Op::Run(op));
+            }
             InstructionKind::Cmd(c) => {
                 rc.cmd = Some(command_argv(c, rc));
                 st.cmd_set = true;

@@ -134,6 +134,8 @@ pub fn run(program: &str, bytes: &'static [u8], args: Vec<OsString>) -> Result<i
         kernel,
         initrd: payload.part_bytes(PartKind::Initrd).into(),
         root,
+        disks: Vec::new(),
+        output: None,
         pass_fds: vec![file],
         spec,
         settings,
