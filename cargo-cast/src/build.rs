@@ -5,14 +5,16 @@
 //! with only a Containerfile, a crate is generated from the template in a build
 //! directory under the target directory and built the same way, and the executable
 //! is written to `-o OUTPUT` (default: the directory's name). The cast flags
-//! (`--cpus`, `--memory`, ...) reach the build script as `CAST_*` variables, set
-//! here over the caller's, which gives the precedence CLI > env > manifest. Apple
-//! targets are signed after linking ([`crate::sign`]).
+//! (`--cpus`, `--memory`, ...) are checked here by the settings' own parsers and
+//! reach the build script as `CAST_BUILD_*` variables, set here over the caller's,
+//! which gives the precedence CLI > env > manifest. The build never reads the run
+//! time's `CAST_*`. Apple targets are signed after linking ([`crate::sign`]).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
-use cast_build::config::{parse_memory, value};
+use cast_build::config::value;
+use cast_core::settings::{Key, Origin, Raw, VmUpdate};
 
 use crate::cargo_build::{self, CargoFlags, Executable};
 use crate::template::{self, Metadata};
@@ -27,8 +29,11 @@ use crate::ui::Ui;
   cargo cast build . --cpus 4 --memory 1G -o heavy-worker
   cargo cast build --image 127.0.0.1:5000/alpine:3 -t -o alpine
 
-Settings come from, highest first: these flags, CAST_* variables, the crate's
-[package.metadata.cast], [workspace.metadata.cast], defaults (2 vCPUs, 512M).
+Settings come from, highest first: these flags, CAST_BUILD_* variables
+(CAST_BUILD_MEMORY=1G, ...), the crate's [package.metadata.cast],
+[workspace.metadata.cast]; VM settings given nowhere keep the runtime's defaults
+(2 vCPUs, 512M). The run-time CAST_* variables (CAST_MEMORY, ...) are not read by a
+build: they apply when the executable runs, over what was baked in.
 The image cache lives in $CAST_CACHE_DIR/build (default ~/.cache/cast/build).")]
 pub struct BuildArgs {
     /// A casted crate, or a directory with a Containerfile [default: .]
@@ -48,11 +53,11 @@ pub struct BuildArgs {
 #[derive(Debug, Default, Clone, clap::Args)]
 pub struct CastFlags {
     /// vCPUs [default: 2].
-    #[arg(long, value_name = "N", value_parser = parse_cpus)]
-    pub cpus: Option<u32>,
-    /// Guest memory: 512M, 1G, or MiB [default: 512M].
-    #[arg(long, value_name = "SIZE", value_parser = parse_memory)]
-    pub memory: Option<u32>,
+    #[arg(long, value_name = "N", value_parser = vm_flag(Key::Cpus))]
+    pub cpus: Option<String>,
+    /// Guest memory: 512M, 1.5G, 768MiB, or MiB [default: 512M].
+    #[arg(long, value_name = "SIZE", value_parser = vm_flag(Key::Memory))]
+    pub memory: Option<String>,
     /// The tool's name (messages, guest hostname).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
@@ -74,17 +79,25 @@ pub struct CastFlags {
     /// Platform of the image [default: the host's].
     #[arg(long, value_name = "OS/ARCH", value_parser = value::check_platform)]
     pub platform: Option<String>,
-    /// Stop the VM after this long (30, 30s, 5m, 1h).
-    #[arg(long, value_name = "DURATION", value_parser = value::parse_timeout)]
-    pub timeout: Option<u64>,
+    /// Stop the VM after this long (30, 1.5s, 5m, 1h 30m; 0: no limit).
+    #[arg(long, value_name = "DURATION", value_parser = vm_flag(Key::Timeout))]
+    pub timeout: Option<String>,
 }
 
-fn parse_cpus(s: &str) -> Result<u32, String> {
-    value::parse_cpus(s)
+/// A flag's parser: the setting's own (as for every other source), giving the
+/// value in the form `CAST_BUILD_*` carries it.
+fn vm_flag(key: Key) -> impl Fn(&str) -> Result<String, String> + Clone {
+    move |s| {
+        let mut update = VmUpdate::default();
+        update
+            .set(key, Raw::Text(s), &Origin::Flag)
+            .map_err(|e| format!("{}; expected {}", e.problem, key.accepts()))?;
+        Ok(update.raw(key).expect("just set"))
+    }
 }
 
 impl CastFlags {
-    /// The `CAST_*` variables that carry these flags to the build script.
+    /// The `CAST_BUILD_*` variables that carry these flags to the build script.
     pub fn env(&self) -> Vec<(String, String)> {
         let mut v = Vec::new();
         let mut set = |k: &str, val: Option<String>| {
@@ -92,16 +105,17 @@ impl CastFlags {
                 v.push((k.to_owned(), val));
             }
         };
-        set("CAST_CPUS", self.cpus.map(|c| c.to_string()));
-        set("CAST_MEMORY", self.memory.map(|m| m.to_string()));
-        set("CAST_NAME", self.name.clone());
-        set("CAST_ENTRYPOINT", self.entrypoint.clone());
-        set("CAST_NO_NETWORK", self.no_network.then(|| "1".into()));
-        set("CAST_INTERACTIVE", self.interactive.then(|| "1".into()));
-        set("CAST_TTY", self.tty.then(|| "1".into()));
-        set("CAST_IMAGE", self.image.clone());
-        set("CAST_PLATFORM", self.platform.clone());
-        set("CAST_TIMEOUT", self.timeout.map(|t| t.to_string()));
+        let vm = |k: Key| k.build_env().expect("a bakeable setting");
+        set(vm(Key::Cpus), self.cpus.clone());
+        set(vm(Key::Memory), self.memory.clone());
+        set(vm(Key::Timeout), self.timeout.clone());
+        set(vm(Key::Network), self.no_network.then(|| "0".into()));
+        set(vm(Key::Interactive), self.interactive.then(|| "1".into()));
+        set(vm(Key::Tty), self.tty.then(|| "1".into()));
+        set("CAST_BUILD_NAME", self.name.clone());
+        set("CAST_BUILD_ENTRYPOINT", self.entrypoint.clone());
+        set("CAST_BUILD_IMAGE", self.image.clone());
+        set("CAST_BUILD_PLATFORM", self.platform.clone());
         v
     }
 }
@@ -116,6 +130,9 @@ pub fn run(args: BuildArgs, ui: &Ui) -> Result<()> {
         );
     }
     let env = args.cast.env();
+    for note in cast_build::config::runtime_vars_ignored(|k| std::env::var(k).ok()) {
+        ui.note(note);
+    }
     if dir.join("Cargo.toml").is_file() && args.cargo.manifest_path.is_none() {
         let mut flags = args.cargo.clone();
         flags.manifest_path = Some(dir.join("Cargo.toml"));
@@ -154,7 +171,7 @@ fn build_crate(
         );
     }
     for exe in &casted {
-        finish(exe, flags.target.as_deref(), ui)?;
+        finish(exe, flags.target.as_deref(), env, ui)?;
     }
     if let Some(out) = output {
         let [one] = casted.as_slice() else {
@@ -197,7 +214,7 @@ fn build_dir(dir: &Path, args: &BuildArgs, env: &[(String, String)], ui: &Ui) ->
         .iter()
         .find(|e| e.name == package && e.report.is_some())
         .context("cargo did not report the casted binary")?;
-    finish(exe, flags.target.as_deref(), ui)?;
+    finish(exe, flags.target.as_deref(), env, ui)?;
     let output = args
         .output
         .clone()
@@ -207,8 +224,9 @@ fn build_dir(dir: &Path, args: &BuildArgs, env: &[(String, String)], ui: &Ui) ->
     Ok(())
 }
 
-/// Signs (Apple targets) and reports one casted binary.
-fn finish(exe: &Executable, target: Option<&str>, ui: &Ui) -> Result<()> {
+/// Signs (Apple targets) and reports one casted binary; `env` is what the flags
+/// set, so a baked setting from a flag is shown as the flag.
+fn finish(exe: &Executable, target: Option<&str>, env: &[(String, String)], ui: &Ui) -> Result<()> {
     if crate::sign::needs_signing(target) {
         crate::sign::adhoc_sign(&exe.path, &exe.name)?;
         ui.status(
@@ -238,6 +256,23 @@ fn finish(exe: &Executable, target: Option<&str>, ui: &Ui) -> Result<()> {
                 crate::ui::bytes(p.payload_bytes)
             ),
         );
+        if !p.baked.is_empty() {
+            let from_flag = |from: &str| {
+                let key = Key::ALL.into_iter().find(|k| k.build_env() == Some(from))?;
+                env.iter()
+                    .any(|(k, _)| k == from)
+                    .then(|| format!("--{key}"))
+            };
+            let baked: Vec<String> = p
+                .baked
+                .iter()
+                .map(|b| {
+                    let from = from_flag(&b.from).unwrap_or_else(|| b.from.clone());
+                    format!("{} = {} ({from})", b.key, b.value)
+                })
+                .collect();
+            ui.status("Baked", baked.join(", "));
+        }
     }
     Ok(())
 }
@@ -251,9 +286,9 @@ fn target_dir(flags: &CargoFlags) -> Result<PathBuf> {
     if let Some(d) = std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
         return Ok(absolute(Path::new(&d)));
     }
-    let cache =
-        cast_kernel::cache_dir().context("no cache directory: set CAST_CACHE_DIR or HOME")?;
-    Ok(cache.join("target"))
+    let cache = cast_core::CacheRoot::from_env()
+        .context("no cache directory: set CAST_CACHE_DIR or HOME")?;
+    Ok(cache.target())
 }
 
 fn absolute(p: &Path) -> PathBuf {

@@ -95,7 +95,7 @@ pub struct PruneArgs {
 /// Runs `cargo cast cache`.
 pub fn run(args: CacheArgs, ui: &Ui) -> Result<()> {
     let root =
-        cast_kernel::cache_dir().context("no cache directory: set CAST_CACHE_DIR or HOME")?;
+        cast_core::cache_root::dir().context("no cache directory: set CAST_CACHE_DIR or HOME")?;
     match args.action {
         None => df(&root, &args.df, ui),
         Some(CacheAction::Df(a)) => df(&root, &a, ui),

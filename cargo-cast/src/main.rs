@@ -39,7 +39,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    Build(build::BuildArgs),
+    Build(Box<build::BuildArgs>),
     Run(run::RunArgs),
     New(new::NewArgs),
     Info(info::InfoArgs),
@@ -52,7 +52,7 @@ fn main() {
     let Cargo::Cast(cli) = Cargo::parse();
     let code = match cli.command {
         Command::Run(args) => run::run(args),
-        Command::Build(args) => report(build::run(args, &ui::Ui::new(cli.verbosity))),
+        Command::Build(args) => report(build::run(*args, &ui::Ui::new(cli.verbosity))),
         Command::New(args) => report(new::run(args, &ui::Ui::new(cli.verbosity))),
         Command::Info(args) => report(info::run(args)),
         Command::Sign(args) => report(sign::run(args, &ui::Ui::new(cli.verbosity))),

@@ -3,9 +3,10 @@
 //! DIR [-- ARGS...]` first builds DIR's Containerfile into a root image (through the
 //! build cache, see [`crate::run_dir`]) and runs its entrypoint the same way.
 
+use cast_core::settings::{Origin, VmSettings, VmUpdate};
 use cast_kernel::KernelBundle;
 use cast_proto::StartSpec;
-use cast_runner::{DiskSlice, KernelImage, RunError, RunRequest, VmSettings};
+use cast_runner::{DiskSlice, KernelImage, RunError, RunRequest};
 use std::path::PathBuf;
 
 const PROGRAM: &str = "cargo-cast";
@@ -16,10 +17,11 @@ const PROGRAM: &str = "cargo-cast";
   cargo cast run ./image -- --help          # build ./image/Containerfile, run it
   cargo cast run --rootfs rootfs.erofs -- /bin/sh -c 'echo hello'
   echo data | cargo cast run --rootfs rootfs.erofs -e LANG=C -w /tmp -u nobody -- cat
-  CAST_MEMORY=1G CAST_TIMEOUT=30 cargo cast run --rootfs rootfs.erofs -- /bin/sh
+  CAST_MEMORY=1.5G CAST_TIMEOUT=5m cargo cast run --rootfs rootfs.erofs -- /bin/sh
 
 Environment: CAST_KERNEL, CAST_QEMU, CAST_ACCEL (kvm|hvf|tcg), CAST_CPUS (2),
-CAST_MEMORY (512M), CAST_TIMEOUT (seconds), CAST_TTY (0|1), CAST_DEBUG (1).
+CAST_MEMORY (512M), CAST_TIMEOUT (30, 1.5s, 5m), CAST_BOOT_TIMEOUT (30s),
+CAST_TTY (0|1), CAST_INTERACTIVE (0|1), CAST_DEBUG (1).
 Exit status: the command's; 125 runtime failure, 124 timeout, 126/127 cannot run.")]
 pub struct RunArgs {
     /// A directory with a Containerfile: build it (cached) and run its entrypoint;
@@ -70,7 +72,8 @@ fn try_run(mut args: RunArgs) -> Result<i32, RunError> {
     }
     // clap guarantees DIR or --rootfs; a directory has just set --rootfs.
     let rootfs = args.rootfs.clone().unwrap_or_default();
-    let settings = VmSettings::from_env()?;
+    let env = VmUpdate::from_env(|k| std::env::var(k).ok(), &Origin::Env)?;
+    let settings = VmSettings::resolve([&env]);
     let kernel = KernelBundle::locate(args.kernel.as_deref())?;
     let size = std::fs::metadata(&rootfs)
         .map_err(|e| RunError::RootImage {

@@ -45,6 +45,13 @@ impl Ui {
         }
     }
 
+    /// A note, unless quiet.
+    pub fn note(&self, message: impl std::fmt::Display) {
+        if !self.quiet {
+            eprintln!("note: {message}");
+        }
+    }
+
     /// A warning, always shown.
     pub fn warn(&self, message: impl std::fmt::Display) {
         eprintln!("warning: {message}");

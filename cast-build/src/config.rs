@@ -1,16 +1,23 @@
 //! The cast configuration of a crate: what to build (a Containerfile or a prebuilt
-//! image) and how the casted executable runs by default (cpus, memory, command,
-//! environment, TTY, timeout, kernel).
+//! image) and how the casted executable runs by default (command, environment,
+//! kernel, and the VM settings of `cast_core::settings`: cpus, memory, timeout, TTY…).
 //!
-//! Each source of settings is read into an all-optional [`CastLayer`]; layers are
+//! Each source of settings is read into an all-optional [`CastLayer`] (its VM
+//! settings through the one parser of each setting, [`VmUpdate::set`]); layers are
 //! merged in ONE place, [`resolve`], with this precedence (highest first):
 //!
-//! 1. the command line (`cargo cast build --cpus 4`),
-//! 2. `CAST_*` environment variables ([`manifest::env_layer`]),
+//! 1. the command line (`cargo cast build --cpus 4`, passed to the build script as
+//!    `CAST_BUILD_*` variables),
+//! 2. `CAST_BUILD_*` environment variables ([`manifest::env_layer`]),
 //! 3. a per-binary table `[package.metadata.cast.bin.NAME]`,
 //! 4. `[package.metadata.cast]`,
 //! 5. `[workspace.metadata.cast]`,
-//! 6. the defaults ([`CastConfig`]'s documentation lists them).
+//! 6. the defaults ([`CastConfig`]'s documentation lists them; the VM settings'
+//!    are `cast_core::VmSettings::default`).
+//!
+//! The build never reads the run-time `CAST_*` variables (`CAST_MEMORY`, …): those
+//! are for running the executable; one exported for a run is not baked into a
+//! build ([`manifest::runtime_vars_ignored`] lists those set, for a note).
 //!
 //! Maps (`env`, `build-args`) merge key by key, the higher layer winning per key;
 //! every other field is taken whole from the highest layer that sets it. Relative
@@ -23,12 +30,16 @@ pub mod value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use manifest::{env_layer, ConfigError, ManifestConfig, ENV_VARS, KEYS};
-pub use value::{parse_memory, KernelSpec};
+use cast_core::settings::{Key, Origin, VmUpdate};
+
+pub use manifest::{env_layer, runtime_vars_ignored, ConfigError, ManifestConfig, ENV_VARS, KEYS};
+pub use value::KernelSpec;
 
 /// One source's settings; `None` means "not set here".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CastLayer {
+    /// Where these settings were given (for messages and the build's report).
+    pub origin: Origin,
     /// The Containerfile (or a directory holding one).
     pub containerfile: Option<PathBuf>,
     /// The build context directory.
@@ -37,24 +48,14 @@ pub struct CastLayer {
     pub image: Option<String>,
     /// The program name used in messages and as the guest hostname.
     pub name: Option<String>,
-    /// vCPUs.
-    pub cpus: Option<u32>,
-    /// Guest memory in MiB.
-    pub memory_mib: Option<u32>,
+    /// The VM settings given here (cpus, memory, timeout, TTY, …).
+    pub vm: VmUpdate,
     /// Replaces the image's ENTRYPOINT (and drops its CMD unless `cmd` is set).
     pub entrypoint: Option<Vec<String>>,
     /// Replaces the image's CMD.
     pub cmd: Option<Vec<String>>,
     /// Environment added to (or overriding) the image's.
     pub env: BTreeMap<String, String>,
-    /// Whether the guest gets a network interface.
-    pub network: Option<bool>,
-    /// Force a pseudo-terminal on or off (auto when unset).
-    pub tty: Option<bool>,
-    /// Keep stdin open.
-    pub interactive: Option<bool>,
-    /// Stop the VM after this many seconds.
-    pub timeout_secs: Option<u64>,
     /// Platform of the image, `linux/amd64`.
     pub platform: Option<String>,
     /// `ARG` values.
@@ -64,23 +65,20 @@ pub struct CastLayer {
 }
 
 impl CastLayer {
-    /// `self` laid over `lower`: what `self` sets wins. The whole struct is
-    /// destructured so a new field does not compile until its merge is decided.
+    /// `self` laid over `lower`: what `self` sets wins (the result keeps `self`'s
+    /// origin). The whole struct is destructured so a new field does not compile
+    /// until its merge is decided.
     pub fn over(self, lower: CastLayer) -> CastLayer {
         let CastLayer {
+            origin,
             containerfile,
             context,
             image,
             name,
-            cpus,
-            memory_mib,
+            vm,
             entrypoint,
             cmd,
             env,
-            network,
-            tty,
-            interactive,
-            timeout_secs,
             platform,
             build_args,
             kernel,
@@ -90,19 +88,15 @@ impl CastLayer {
             low
         };
         CastLayer {
+            origin,
             containerfile: containerfile.or(lower.containerfile),
             context: context.or(lower.context),
             image: image.or(lower.image),
             name: name.or(lower.name),
-            cpus: cpus.or(lower.cpus),
-            memory_mib: memory_mib.or(lower.memory_mib),
+            vm: vm.over(lower.vm),
             entrypoint: entrypoint.or(lower.entrypoint),
             cmd: cmd.or(lower.cmd),
             env: merge(lower.env, env),
-            network: network.or(lower.network),
-            tty: tty.or(lower.tty),
-            interactive: interactive.or(lower.interactive),
-            timeout_secs: timeout_secs.or(lower.timeout_secs),
             platform: platform.or(lower.platform),
             build_args: merge(lower.build_args, build_args),
             kernel: kernel.or(lower.kernel),
@@ -127,33 +121,25 @@ pub enum ImageSource {
 /// The resolved configuration of one casted binary.
 ///
 /// Defaults: Containerfile `Containerfile` (else `Dockerfile`) in the crate
-/// directory, context its directory, no name (the binary's), 2 vCPUs, 512 MiB, the
-/// image's entrypoint and cmd, no network, TTY automatic, stdin streamed, no
-/// timeout, the host platform, the default kernel bundle.
+/// directory, context its directory, no name (the binary's), the image's entrypoint
+/// and cmd, the host platform, the default kernel bundle; VM settings not given are
+/// not baked, so the runtime's defaults (`cast_core::VmSettings::default`) apply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CastConfig {
     /// The image to build or use.
     pub source: ImageSource,
     /// Program name, when set.
     pub name: Option<String>,
-    /// vCPUs.
-    pub cpus: u32,
-    /// Guest memory in MiB.
-    pub memory_mib: u32,
+    /// The VM settings given (baked into the executable as its defaults).
+    pub vm: VmUpdate,
+    /// Where each VM setting given came from, in [`Key::ALL`] order.
+    pub vm_origins: Vec<(Key, Origin)>,
     /// Entrypoint override.
     pub entrypoint: Option<Vec<String>>,
     /// Cmd override.
     pub cmd: Option<Vec<String>>,
     /// Environment added to the image's.
     pub env: BTreeMap<String, String>,
-    /// Network requested (the runtime has no NIC yet: see `warnings`).
-    pub network: bool,
-    /// Forced TTY mode; `None` is automatic.
-    pub tty: Option<bool>,
-    /// Keep stdin open.
-    pub interactive: bool,
-    /// Timeout in seconds.
-    pub timeout_secs: Option<u64>,
     /// Platform, `linux/amd64`; the host's when unset.
     pub platform: Option<String>,
     /// Build arguments.
@@ -164,14 +150,17 @@ pub struct CastConfig {
     pub warnings: Vec<String>,
 }
 
-/// Default vCPUs.
-pub const DEFAULT_CPUS: u32 = 2;
-/// Default guest memory, MiB.
-pub const DEFAULT_MEMORY_MIB: u32 = 512;
-
 /// Merges `layers` (highest precedence first) into a [`CastConfig`]; `crate_dir`
 /// anchors the default Containerfile.
 pub fn resolve(layers: impl IntoIterator<Item = CastLayer>, crate_dir: &Path) -> CastConfig {
+    let layers: Vec<CastLayer> = layers.into_iter().collect();
+    let vm_origins = Key::ALL
+        .into_iter()
+        .filter_map(|key| {
+            let layer = layers.iter().find(|l| l.vm.raw(key).is_some())?;
+            Some((key, layer.origin.clone()))
+        })
+        .collect();
     let merged = layers
         .into_iter()
         .fold(None::<CastLayer>, |acc, layer| {
@@ -182,19 +171,15 @@ pub fn resolve(layers: impl IntoIterator<Item = CastLayer>, crate_dir: &Path) ->
         })
         .unwrap_or_default();
     let CastLayer {
+        origin: _,
         containerfile,
         context,
         image,
         name,
-        cpus,
-        memory_mib,
+        vm,
         entrypoint,
         cmd,
         env,
-        network,
-        tty,
-        interactive,
-        timeout_secs,
         platform,
         build_args,
         kernel,
@@ -223,8 +208,7 @@ pub fn resolve(layers: impl IntoIterator<Item = CastLayer>, crate_dir: &Path) ->
             ImageSource::Containerfile { path, context }
         }
     };
-    let network = network.unwrap_or(false);
-    if network {
+    if vm.network == Some(true) {
         warnings.push(
             "network = true: the microVM has no network interface yet, so the program runs \
              without a network; remove the setting (or pass --no-network) to silence this"
@@ -234,18 +218,21 @@ pub fn resolve(layers: impl IntoIterator<Item = CastLayer>, crate_dir: &Path) ->
     CastConfig {
         source,
         name,
-        cpus: cpus.unwrap_or(DEFAULT_CPUS),
-        memory_mib: memory_mib.unwrap_or(DEFAULT_MEMORY_MIB),
+        vm,
+        vm_origins,
         entrypoint,
         cmd,
         env,
-        network,
-        tty,
-        interactive: interactive.unwrap_or(true),
-        timeout_secs,
         platform,
         build_args,
         kernel,
         warnings,
+    }
+}
+
+impl CastConfig {
+    /// The VM settings the executable runs with when no `CAST_*` variable is set.
+    pub fn settings(&self) -> cast_core::VmSettings {
+        cast_core::VmSettings::resolve([&self.vm])
     }
 }

@@ -20,38 +20,31 @@
 //! assert_eq!(rc.argv(), ["/app"]);
 //! ```
 
-pub mod builder;
-pub mod cache;
 pub mod config;
-pub mod containerfile;
-pub mod context;
-pub mod diag;
-pub mod eval;
 pub mod fetch;
-mod flags;
-pub mod ignore;
+pub mod frontend;
 pub mod image;
-pub mod info;
-pub mod kernel;
-pub mod oci;
 pub mod runvm;
 mod script;
-pub mod stages;
-pub mod subst;
-mod words;
+
+// The modules of each part, under the paths callers already use.
+pub use frontend::{containerfile, diag, eval, info, stages, subst};
+pub(crate) use frontend::{flags, words};
+pub use image::{builder, cache, context, ignore, oci};
+pub use script::kernel;
 
 pub use builder::{
     build, build_file, build_with, BaseTrees, BuildError, BuildFileError, Built, NoRun, Remote,
     RunInputs, RunSteps,
 };
-/// The run config types live in `cast-payload` (they travel in the executable's
-/// payload); re-exported here under their old path.
-pub use cast_payload::run_config as runconfig;
-pub use cast_payload::run_config::{ImageConfig, Port, Protocol, RunConfig};
+/// The run config types live in `cast-core` (every crate shares them); the crate's
+/// modules reach them as `crate::runconfig`.
+pub use cast_core::run_config as runconfig;
+pub use cast_core::run_config::{ImageConfig, Port, Protocol, RunConfig};
 pub use containerfile::{Containerfile, ParseError};
 pub use context::{BuildContext, ContextError, ResolveError};
 pub use diag::{Diagnostic, Location, Warning};
 pub use eval::{evaluate, BaseImages, EvalError, EvalOptions, NoBaseImages};
 pub use info::{info, Info, InfoError};
-pub use script::{Cast, CastError, CastReport, PayloadReport, REPORT_FILE};
+pub use script::{BakedSetting, Cast, CastError, CastReport, PayloadReport, REPORT_FILE};
 pub use stages::{Base, CopyFrom, CopyOp, CopySource, Op, Plan, RunMount, RunOp, Stage};

@@ -1,13 +1,17 @@
-//! Configuration: precedence CLI > env > bin table > package > workspace > defaults,
-//! map merging, path anchoring, and the errors for unknown keys and bad values.
+//! Configuration: precedence CLI > CAST_BUILD_* > bin table > package > workspace >
+//! defaults, map merging, path anchoring, the errors for unknown keys and bad values,
+//! and the build/run split (the build never reads the run time's `CAST_*`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use std::time::Duration;
+
 use cast_build::config::{
-    env_layer, resolve, CastLayer, ConfigError, ImageSource, KernelSpec, ManifestConfig,
-    DEFAULT_CPUS, DEFAULT_MEMORY_MIB,
+    env_layer, resolve, runtime_vars_ignored, CastLayer, ConfigError, ImageSource, KernelSpec,
+    ManifestConfig,
 };
+use cast_core::settings::{Key, Origin, VmSettings, VmUpdate, MIN_MEMORY_MIB};
 
 /// A workspace with a member crate `app`; returns (tempdir, member manifest path).
 fn workspace(ws_cast: &str, pkg_cast: &str) -> (tempfile::TempDir, std::path::PathBuf) {
@@ -46,11 +50,10 @@ fn err(ws: &str, pkg: &str) -> String {
 #[test]
 fn defaults_when_nothing_is_set() {
     let c = resolve([CastLayer::default()], Path::new("/crate"));
-    assert_eq!(c.cpus, DEFAULT_CPUS);
-    assert_eq!(c.memory_mib, DEFAULT_MEMORY_MIB);
-    assert!(!c.network && c.warnings.is_empty());
-    assert_eq!(c.tty, None);
-    assert!(c.interactive);
+    // Nothing is baked: the runtime's defaults apply.
+    assert_eq!(c.vm, VmUpdate::default());
+    assert!(c.vm_origins.is_empty() && c.warnings.is_empty());
+    assert_eq!(c.settings(), VmSettings::default());
     assert_eq!(
         c.source,
         ImageSource::Containerfile {
@@ -70,7 +73,20 @@ fn precedence_cli_env_bin_package_workspace() {
     let m = ManifestConfig::load(&manifest).unwrap();
     // Workspace fallback and package over workspace.
     let c = resolve(m.layers(None), Path::new("/x"));
-    assert_eq!((c.cpus, c.memory_mib, c.timeout_secs), (3, 1024, Some(10)));
+    assert_eq!(
+        (c.vm.cpus, c.vm.memory_mib, c.vm.timeout),
+        (Some(3), Some(1024), Some(Duration::from_secs(10)))
+    );
+    // Where each baked setting came from.
+    let pkg = Origin::Manifest {
+        table: "package.metadata.cast".into(),
+        path: manifest.clone(),
+    };
+    assert_eq!(c.vm_origins[0], (Key::Cpus, pkg));
+    assert!(matches!(
+        &c.vm_origins[2],
+        (Key::Timeout, Origin::Manifest { table, .. }) if table == "workspace.metadata.cast"
+    ));
     assert_eq!(c.platform.as_deref(), Some("linux/arm64"));
     assert_eq!(c.env["A"], "pkg");
     assert_eq!(c.env["W"], "ws");
@@ -84,11 +100,15 @@ fn precedence_cli_env_bin_package_workspace() {
     );
     // The bin table over the package.
     let c = resolve(m.layers(Some("tool")), Path::new("/x"));
-    assert_eq!((c.cpus, c.name.as_deref()), (4, Some("tool-vm")));
+    assert_eq!((c.vm.cpus, c.name.as_deref()), (Some(4), Some("tool-vm")));
     // env over the bin table; the CLI over env.
-    let e = env(&[("CAST_CPUS", "5"), ("CAST_MEMORY", "2G")]);
+    let e = env(&[("CAST_BUILD_CPUS", "5"), ("CAST_BUILD_MEMORY", "2G")]);
     let cli = CastLayer {
-        cpus: Some(6),
+        origin: Origin::Flag,
+        vm: VmUpdate {
+            cpus: Some(6),
+            ..VmUpdate::default()
+        },
         ..Default::default()
     };
     let layers = |cli: CastLayer| {
@@ -98,9 +118,14 @@ fn precedence_cli_env_bin_package_workspace() {
             .collect::<Vec<_>>()
     };
     let c = resolve(layers(CastLayer::default()), Path::new("/x"));
-    assert_eq!((c.cpus, c.memory_mib), (5, 2048));
+    assert_eq!((c.vm.cpus, c.vm.memory_mib), (Some(5), Some(2048)));
+    assert_eq!(c.vm_origins[0], (Key::Cpus, Origin::BuildEnv));
     let c = resolve(layers(cli), Path::new("/x"));
-    assert_eq!((c.cpus, c.memory_mib), (6, 2048));
+    assert_eq!((c.vm.cpus, c.vm.memory_mib), (Some(6), Some(2048)));
+    assert_eq!(
+        c.vm_origins[..2],
+        [(Key::Cpus, Origin::Flag), (Key::Memory, Origin::BuildEnv)]
+    );
 }
 
 #[test]
@@ -133,19 +158,22 @@ fn image_and_kernel_and_commands() {
 fn network_request_warns() {
     let c = resolve(
         [CastLayer {
-            network: Some(true),
+            vm: VmUpdate {
+                network: Some(true),
+                ..VmUpdate::default()
+            },
             ..Default::default()
         }],
         Path::new("/c"),
     );
-    assert!(c.network);
+    assert!(c.settings().network);
     assert!(
         c.warnings[0].contains("no network interface"),
         "{:?}",
         c.warnings
     );
-    let c = resolve([env(&[("CAST_NO_NETWORK", "1")])], Path::new("/c"));
-    assert!(!c.network && c.warnings.is_empty());
+    let c = resolve([env(&[("CAST_BUILD_NETWORK", "0")])], Path::new("/c"));
+    assert!(!c.settings().network && c.warnings.is_empty());
 }
 
 #[test]
@@ -174,11 +202,17 @@ fn unknown_keys_name_manifest_key_and_accepted_keys() {
 fn bad_values_say_what_is_accepted() {
     for (pkg, key, accepted) in [
         ("memory = \"lots\"\n", "memory", "512M"),
-        ("memory = \"5X\"\n", "memory", "unknown unit"),
-        ("cpus = 0\n", "cpus", "1 to 255"),
-        ("cpus = \"two\"\n", "cpus", "1 to 255"),
-        ("network = \"yes\"\n", "network", "true or false"),
+        ("memory = \"5X\"\n", "memory", "not a size"),
+        ("memory = 1.5\n", "memory", "found float"),
+        ("cpus = 0\n", "cpus", "below the minimum 1"),
+        ("cpus = \"two\"\n", "cpus", "vCPUs from 1 to"),
+        ("network = 3\n", "network", "true or false"),
         ("timeout = \"soon\"\n", "timeout", "5m"),
+        (
+            "accel = \"tcg\"\n",
+            "accel",
+            "read only at run time (CAST_ACCEL)",
+        ),
         ("platform = \"amd64\"\n", "platform", "linux/amd64"),
         ("entrypoint = []\n", "entrypoint", "array of strings"),
         ("env = [\"A=1\"]\n", "env", "table of strings"),
@@ -190,7 +224,10 @@ fn bad_values_say_what_is_accepted() {
         ),
     ] {
         let e = err("", pkg);
-        assert!(e.contains(&format!("`{key}`")), "{pkg}: {e}");
+        assert!(
+            e.contains(&format!("`{key}`")) || e.starts_with(&format!("{key} = ")),
+            "{pkg}: {e}"
+        );
         assert!(e.contains(accepted), "{pkg}: {e}");
     }
 }
@@ -202,19 +239,25 @@ fn bad_environment_values_name_the_variable() {
             .unwrap_err()
             .to_string()
     };
-    let e = bad("CAST_MEMORY", "big");
-    assert!(e.contains("CAST_MEMORY") && e.contains("512M"), "{e}");
-    let e = bad("CAST_TTY", "maybe");
-    assert!(e.contains("CAST_TTY") && e.contains("yes, no"), "{e}");
+    let e = bad("CAST_BUILD_MEMORY", "big");
+    assert!(
+        e.starts_with("CAST_BUILD_MEMORY=\"big\"") && e.contains("512M"),
+        "{e}"
+    );
+    let e = bad("CAST_BUILD_TTY", "maybe");
+    assert!(
+        e.contains("CAST_BUILD_TTY") && e.contains("yes or no"),
+        "{e}"
+    );
     let l = env(&[
-        ("CAST_CONTAINERFILE", "sub/Containerfile"),
-        ("CAST_TIMEOUT", "2m"),
+        ("CAST_BUILD_CONTAINERFILE", "sub/Containerfile"),
+        ("CAST_BUILD_TIMEOUT", "2m"),
     ]);
     assert_eq!(
         l.containerfile.unwrap(),
         Path::new("/cwd/sub/Containerfile")
     );
-    assert_eq!(l.timeout_secs, Some(120));
+    assert_eq!(l.vm.timeout, Some(Duration::from_secs(120)));
 }
 
 #[test]
@@ -222,4 +265,49 @@ fn invalid_toml_names_the_file() {
     let (_d, manifest) = workspace("", "cpus = \n");
     let e = ManifestConfig::load(&manifest).unwrap_err().to_string();
     assert!(e.contains("Cargo.toml is not valid TOML"), "{e}");
+}
+
+#[test]
+fn memory_that_cannot_boot_is_refused_naming_memory() {
+    let e = err("", "memory = \"32M\"\n");
+    assert!(
+        e.starts_with("memory = \"32M\" in [package.metadata.cast] of ")
+            && e.contains("app/Cargo.toml: below the minimum"),
+        "{e}"
+    );
+    assert!(e.contains(&format!("a size from {MIN_MEMORY_MIB}M")), "{e}");
+    // The same parser reads every form everywhere.
+    let (_d, manifest) = workspace("", "memory = \"1.5G\"\ntimeout = \"1.5s\"\n");
+    let m = ManifestConfig::load(&manifest).unwrap();
+    assert_eq!(m.package.vm.memory_mib, Some(1536));
+    assert_eq!(m.package.vm.timeout, Some(Duration::from_millis(1500)));
+}
+
+#[test]
+fn the_build_reads_cast_build_variables_never_the_run_times() {
+    let vars = [
+        ("CAST_MEMORY", "2G"),
+        ("CAST_TIMEOUT", "5m"),
+        ("CAST_IMAGE", "x"),
+        ("CAST_BUILD_CPUS", "3"),
+    ];
+    let l = env(&vars);
+    assert_eq!(l.vm.cpus, Some(3));
+    assert_eq!((l.vm.memory_mib, l.vm.timeout, l.image), (None, None, None));
+    let get = |k: &str| {
+        vars.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_string())
+    };
+    let notes = runtime_vars_ignored(get);
+    assert_eq!(notes.len(), 3, "{notes:?}");
+    assert!(
+        notes[0].starts_with("CAST_MEMORY is set but a build does not read it")
+            && notes[0].ends_with("use --memory or CAST_BUILD_MEMORY"),
+        "{notes:?}"
+    );
+    assert!(
+        notes[2].contains("--image or CAST_BUILD_IMAGE"),
+        "{notes:?}"
+    );
 }

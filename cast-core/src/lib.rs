@@ -1,5 +1,19 @@
 //! The bottom of the cargo-cast workspace: the types every other crate shares.
 //!
-//! Nothing here does I/O beyond finding and writing the cache root; it has no
-//! dependency on another cast crate, so every crate of the flow (Containerfile →
-//! image → root image → payload → executable → VM) can use it.
+//! - [`run_config`]: what the guest runs ([`RunConfig`]), the OCI image config it
+//!   starts from ([`ImageConfig`]), exposed ports.
+//! - [`cache_root`]: the cache root and the areas each crate writes in it.
+//! - [`settings`]: the VM settings (cpus, memory, timeouts, …): defaults, one parser
+//!   per setting, the sources and their precedence.
+//!
+//! Nothing here does I/O beyond finding the cache root; it has no dependency on
+//! another cast crate, so every crate of the flow (Containerfile → image → root
+//! image → payload → executable → VM) can use it.
+
+pub mod cache_root;
+pub mod run_config;
+pub mod settings;
+
+pub use cache_root::CacheRoot;
+pub use run_config::{ImageConfig, Port, Protocol, RunConfig};
+pub use settings::{Key, Origin, SettingError, VmSettings, VmUpdate};

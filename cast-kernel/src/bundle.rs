@@ -93,25 +93,33 @@ impl KernelBundle {
     /// Finds the bundle to use: `explicit` (a `--kernel` flag), else `CAST_KERNEL`, else
     /// [`default_bundle_dir`].
     pub fn locate(explicit: Option<&Path>) -> Result<Self, LocateError> {
-        let from_env = std::env::var_os("CAST_KERNEL").filter(|v| !v.is_empty());
-        let (dir, what) = match (explicit, from_env) {
-            (Some(p), _) => (p.to_owned(), "--kernel"),
-            (None, Some(p)) => (PathBuf::from(p), "CAST_KERNEL"),
-            (None, None) => match default_bundle_dir() {
-                Some(p) => (p, "default location"),
-                None => {
-                    return Err(LocateError::NotFound {
-                        looked: "no cache directory: HOME is unset".into(),
-                    })
-                }
-            },
-        };
+        let from_env = std::env::var_os("CAST_KERNEL")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
+        match (explicit, from_env) {
+            (Some(p), _) => Self::open_named(p, "--kernel"),
+            (None, Some(p)) => Self::open_named(&p, "CAST_KERNEL"),
+            (None, None) => Self::locate_default(),
+        }
+    }
+
+    /// The bundle at [`default_bundle_dir`], whatever `CAST_KERNEL` says (a build
+    /// takes its kernel from its own settings, not from the run time's variable).
+    pub fn locate_default() -> Result<Self, LocateError> {
+        let dir = default_bundle_dir().ok_or_else(|| LocateError::NotFound {
+            looked: "no cache directory: HOME is unset".into(),
+        })?;
+        Self::open_named(&dir, "default location")
+    }
+
+    /// Opens `dir`, saying `what` named it when there is no bundle.
+    fn open_named(dir: &Path, what: &str) -> Result<Self, LocateError> {
         if !dir.join("bundle.json").exists() {
             return Err(LocateError::NotFound {
                 looked: format!("{what}: {}", dir.display()),
             });
         }
-        Self::open(&dir)
+        Self::open(dir)
     }
 
     /// The kernel image path.
@@ -125,73 +133,7 @@ impl KernelBundle {
     }
 }
 
-/// cargo-cast's cache root: `CAST_CACHE_DIR`, else the platform's cache directory +
-/// `cast` (`$XDG_CACHE_HOME/cast` or `~/.cache/cast` on Linux,
-/// `~/Library/Caches/cast` on macOS). `None` when not even `HOME` is set.
-pub fn cache_dir() -> Option<PathBuf> {
-    cache_dir_from(|k| std::env::var(k).ok())
-}
-
-/// As [`cache_dir`], reading the environment through `get` (empty counts as unset).
-pub fn cache_dir_from(get: impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
-    let get = |k: &str| get(k).filter(|v| !v.is_empty()).map(PathBuf::from);
-    if let Some(dir) = get("CAST_CACHE_DIR") {
-        return Some(dir);
-    }
-    let platform = if cfg!(target_os = "macos") {
-        get("HOME").map(|h| h.join("Library/Caches"))
-    } else {
-        get("XDG_CACHE_HOME").or_else(|| get("HOME").map(|h| h.join(".cache")))
-    };
-    platform.map(|d| d.join("cast"))
-}
-
 /// Where `cargo xtask kernel` puts the bundle and the runtime looks by default.
 pub fn default_bundle_dir() -> Option<PathBuf> {
-    cache_dir().map(|d| d.join("kernel").join("default"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_cache_root_follows_cast_cache_dir_then_the_platform() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| v.to_string())
-            }
-        };
-        const ALL: [(&str, &str); 3] = [
-            ("CAST_CACHE_DIR", "/c"),
-            ("XDG_CACHE_HOME", "/x"),
-            ("HOME", "/h"),
-        ];
-        assert_eq!(cache_dir_from(env(&ALL)), Some(PathBuf::from("/c")));
-        const NO_CAST: [(&str, &str); 3] = [
-            ("CAST_CACHE_DIR", ""),
-            ("XDG_CACHE_HOME", "/x"),
-            ("HOME", "/h"),
-        ];
-        const HOME_ONLY: [(&str, &str); 1] = [("HOME", "/h")];
-        if cfg!(target_os = "macos") {
-            assert_eq!(
-                cache_dir_from(env(&HOME_ONLY)),
-                Some(PathBuf::from("/h/Library/Caches/cast"))
-            );
-        } else {
-            assert_eq!(
-                cache_dir_from(env(&NO_CAST)),
-                Some(PathBuf::from("/x/cast"))
-            );
-            assert_eq!(
-                cache_dir_from(env(&HOME_ONLY)),
-                Some(PathBuf::from("/h/.cache/cast"))
-            );
-        }
-        assert_eq!(cache_dir_from(env(&[])), None);
-    }
+    cast_core::cache_root::CacheRoot::from_env().map(|c| c.default_kernel())
 }

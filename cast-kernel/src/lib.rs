@@ -17,9 +17,7 @@ mod modules;
 mod prepare;
 mod vmlinux;
 
-pub use bundle::{
-    cache_dir, cache_dir_from, default_bundle_dir, BundleManifest, KernelBundle, LocateError,
-};
+pub use bundle::{default_bundle_dir, BundleManifest, KernelBundle, LocateError};
 pub use modules::{depends as module_depends, ModuleError, GUEST_MODULES};
 pub use prepare::{prepare, KernelSource, PrepareError};
 pub use vmlinux::{extract_vmlinux, VmlinuxError};

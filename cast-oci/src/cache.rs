@@ -1,5 +1,5 @@
 //! The blob cache: verified content addressed by digest, shared by all builds of the
-//! user, under `cast_kernel::cache_dir()` (`$CAST_CACHE_DIR`, else the platform cache dir).
+//! user, under `cast_core::cache_root::dir()` (`$CAST_CACHE_DIR`, else the platform cache dir).
 //!
 //! Layout: `blobs/sha256/<hex>` (manifests, configs, layers), `refs/<registry>/<repo>/
 //! <tag>` (last manifest digest seen for a tag, for offline builds) and `locks/<hex>.lock`.
@@ -20,6 +20,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use cast_core::CacheRoot;
 use fs4::fs_std::FileExt;
 
 use crate::digest::{Digest, HashingWriter};
@@ -38,7 +39,7 @@ impl BlobCache {
     /// The default cache root for the given environment (`lookup` is usually
     /// `|k| std::env::var(k).ok()`).
     pub fn default_root(lookup: impl Fn(&str) -> Option<String>) -> Result<PathBuf> {
-        cast_kernel::cache_dir_from(lookup).ok_or(Error::NoCacheDir)
+        cast_core::cache_root::dir_from(lookup).ok_or(Error::NoCacheDir)
     }
 
     /// Opens (creating if needed) the cache at `root`.
@@ -46,8 +47,8 @@ impl BlobCache {
         let cache = BlobCache { root: root.into() };
         for dir in [
             cache.blob_dir(),
-            cache.root.join("locks"),
-            cache.root.join("refs"),
+            cache.layout().locks(),
+            cache.layout().refs(),
         ] {
             fs::create_dir_all(&dir).map_err(|e| Error::io("create cache directory", &dir, e))?;
         }
@@ -79,8 +80,12 @@ impl BlobCache {
         &self.root
     }
 
+    fn layout(&self) -> CacheRoot {
+        CacheRoot::new(&self.root)
+    }
+
     fn blob_dir(&self) -> PathBuf {
-        self.root.join("blobs").join("sha256")
+        self.layout().blobs()
     }
 
     /// Where the blob with `digest` lives (whether or not it is there).
@@ -168,7 +173,7 @@ impl BlobCache {
     /// The lock file a writer of the blob with hex digest `hex` holds, in the cache
     /// at `root` (also for tools that inspect a cache without opening it).
     pub fn lock_path(root: &Path, hex: &str) -> PathBuf {
-        root.join("locks").join(format!("{hex}.lock"))
+        CacheRoot::new(root).locks().join(format!("{hex}.lock"))
     }
 
     /// Takes the per-digest lock; released when the returned file is dropped.
@@ -185,8 +190,8 @@ impl BlobCache {
     }
 
     fn ref_path(&self, registry: &str, repository: &str, tag: &str) -> PathBuf {
-        self.root
-            .join("refs")
+        self.layout()
+            .refs()
             .join(registry)
             .join(repository)
             .join(tag)

@@ -1,6 +1,6 @@
 //! The image configuration: what the runtime needs to start the entrypoint (env,
 //! entrypoint, cmd, user, workdir, stop signal) and what it reports (labels, exposed
-//! ports, volumes), as the light [`ImageConfig`] of `cast-payload`: one type serves
+//! ports, volumes), as the light [`ImageConfig`] of `cast-core`: one type serves
 //! the registry client, the Containerfile frontend and the casted executable, which
 //! never links this crate. Parsed with a tolerant serde model of the OCI/Docker
 //! config JSON rather than `oci_spec::image::ImageConfiguration`, which rejects
@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-pub use cast_payload::run_config::{signal_number, ImageConfig, Port, Protocol};
+pub use cast_core::run_config::{signal_number, ImageConfig, Port, Protocol};
 
 use crate::error::Error;
 use crate::image::Platform;
@@ -114,7 +114,7 @@ mod tests {
         assert_eq!(signal_number(&c.stop_signal), Some(3));
         assert_eq!(c.volumes, ["/data"]);
         assert_eq!(p.architecture, "amd64");
-        let rc = cast_payload::RunConfig::from_image_config(c);
+        let rc = cast_core::RunConfig::from_image_config(c);
         assert_eq!(rc.env_var("EMPTY"), Some(""));
         assert_eq!(rc.exposed_ports.len(), 3);
         assert_eq!(rc.user.as_deref(), Some("1000:web"));

@@ -16,8 +16,8 @@
 use crate::format::{
     align_up, hex, Encoding, Header, Manifest, Part, VmDefaults, ALIGN, FORMAT_VERSION, HEADER_LEN,
 };
-use crate::run_config::RunConfig;
 use crate::BuildError;
+use cast_core::RunConfig;
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
@@ -29,7 +29,8 @@ pub const DEFAULT_ZSTD_LEVEL: i32 = 19;
 /// Collects the parts of a payload and writes it.
 ///
 /// ```no_run
-/// use cast_payload::{PayloadBuilder, RunConfig, VmDefaults};
+/// use cast_core::RunConfig;
+/// use cast_payload::{PayloadBuilder, VmDefaults};
 /// let bundle = cast_kernel::KernelBundle::locate(None).unwrap();
 /// let initrd: Vec<u8> = Vec::new(); // cast_runner::initrd::build(&bundle)
 /// PayloadBuilder::new(RunConfig::default(), VmDefaults::default())
@@ -344,11 +345,7 @@ pub fn compressed_kernel(vmlinux: &Path, level: i32) -> Result<CompressedKernel,
 }
 
 fn cache_entry(sha: &str, level: i32) -> Option<PathBuf> {
-    cast_kernel::cache_dir().map(|d| {
-        d.join("payload")
-            .join("zstd")
-            .join(format!("{sha}-{level}.zst"))
-    })
+    cast_core::CacheRoot::from_env().map(|c| c.payload_zstd().join(format!("{sha}-{level}.zst")))
 }
 
 fn decodes_to(data: &[u8], raw: &[u8]) -> bool {

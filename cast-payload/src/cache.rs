@@ -40,11 +40,6 @@ pub enum CacheError {
     Payload(#[from] ReadError),
 }
 
-/// The default cache root (`CAST_CACHE_DIR`, else the platform cache dir + `cast`).
-pub fn cache_root() -> Option<PathBuf> {
-    cast_kernel::cache_dir()
-}
-
 /// Where the kernel of `payload` lives in the cache under `root`.
 pub fn kernel_entry(payload: &Payload<'_>, root: &Path) -> PathBuf {
     kernel_dir(root).join(&payload.manifest.kernel.decoded_sha256)
@@ -57,7 +52,7 @@ pub fn kernel_lock_path(dir: &Path, sha: &str) -> PathBuf {
 }
 
 fn kernel_dir(root: &Path) -> PathBuf {
-    root.join("payload").join("kernel")
+    cast_core::CacheRoot::new(root).payload_kernels()
 }
 
 /// Returns the path of the decoded kernel under `root`, extracting it first if this is

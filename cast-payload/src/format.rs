@@ -15,13 +15,14 @@
 //! encoding and SHA-256 (of the stored bytes, and of the decoded bytes), the run
 //! config and the VM defaults baked in at build time.
 
-use crate::run_config::RunConfig;
+use cast_core::{RunConfig, VmUpdate};
 use serde::{Deserialize, Serialize};
 
 /// The first 8 bytes of every payload.
 pub const MAGIC: [u8; 8] = *b"CASTPAYL";
-/// The payload format this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The payload format this crate writes and reads. 2: the baked VM settings are
+/// `cast_core::VmUpdate` (timeouts as durations, settings not given left out).
+pub const FORMAT_VERSION: u32 = 2;
 /// Length of the fixed header.
 pub const HEADER_LEN: usize = 64;
 /// Parts start at multiples of this (from the payload's start); the object file's
@@ -158,38 +159,24 @@ impl Manifest {
     }
 }
 
-/// VM settings chosen at build time. `CAST_*` variables override them at run time;
-/// `None` leaves the runtime's own default.
+/// What the build baked in besides the run config: the tool's name and the VM
+/// settings the build was given (`CAST_*` variables override them at run time;
+/// settings not given keep the runtime's defaults).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct VmDefaults {
     /// The tool's name: message prefix, guest hostname, cache and `--cast-info` label.
     pub name: String,
-    /// vCPUs.
-    pub cpus: Option<u32>,
-    /// Guest memory in MiB.
-    pub memory_mib: Option<u32>,
-    /// Stop the VM after this many seconds (exit 124).
-    pub timeout_secs: Option<u64>,
-    /// Give the process a terminal: `Some(true/false)` forces it, `None` means "when
-    /// stdin and stdout are terminals".
-    pub tty: Option<bool>,
-    /// Stream the host's stdin to the process (`false`: the process reads EOF).
-    pub interactive: bool,
-    /// The image asked for networking.
-    pub network: bool,
+    /// The settings given at build time; validated again when read (see
+    /// `cast_core::settings`).
+    pub settings: VmUpdate,
 }
 
 impl Default for VmDefaults {
     fn default() -> Self {
         VmDefaults {
             name: "cast".into(),
-            cpus: None,
-            memory_mib: None,
-            timeout_secs: None,
-            tty: None,
-            interactive: true,
-            network: false,
+            settings: VmUpdate::default(),
         }
     }
 }

@@ -19,13 +19,11 @@ pub mod cache;
 pub mod format;
 pub mod objfile;
 pub mod reader;
-pub mod run_config;
 
 pub use builder::{compressed_kernel, CompressedKernel, PayloadBuilder};
 pub use format::{Encoding, Manifest, Part, PartKind, VmDefaults};
 pub use objfile::{link_payload, write_payload_object, Linked, ObjectFormat, ObjectTarget};
 pub use reader::{Payload, ReadError};
-pub use run_config::{ImageConfig, Port, Protocol, RunConfig};
 
 use std::path::PathBuf;
 

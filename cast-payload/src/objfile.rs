@@ -171,7 +171,8 @@ pub struct Linked {
 ///
 /// ```no_run
 /// // build.rs
-/// use cast_payload::{PayloadBuilder, RunConfig, VmDefaults};
+/// use cast_core::RunConfig;
+/// use cast_payload::{PayloadBuilder, VmDefaults};
 /// let bundle = cast_kernel::KernelBundle::locate(None).unwrap();
 /// let initrd: Vec<u8> = Vec::new(); // cast_runner::initrd::build(&bundle)
 /// let builder = PayloadBuilder::new(RunConfig::default(), VmDefaults::default())

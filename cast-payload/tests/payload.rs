@@ -1,11 +1,12 @@
 //! Payload round trips: builder → bytes → reader, damage detection, object files
 //! (ELF and Mach-O written and read back), and the extraction cache.
 
+use cast_core::{RunConfig, VmUpdate};
 use cast_payload::cache::{extract_kernel, kernel_entry, CacheError};
 use cast_payload::format::{ALIGN, HEADER_LEN};
 use cast_payload::objfile::{build_object, Arch, LEN_SYMBOL, PAYLOAD_SYMBOL};
 use cast_payload::{
-    ObjectFormat, ObjectTarget, PartKind, Payload, PayloadBuilder, ReadError, RunConfig, VmDefaults,
+    ObjectFormat, ObjectTarget, PartKind, Payload, PayloadBuilder, ReadError, VmDefaults,
 };
 use object::{Object, ObjectSection, ObjectSymbol};
 use std::path::Path;
@@ -32,8 +33,10 @@ fn builder(i: &Inputs) -> PayloadBuilder {
     };
     let vm = VmDefaults {
         name: "tool".into(),
-        cpus: Some(1),
-        ..VmDefaults::default()
+        settings: VmUpdate {
+            cpus: Some(1),
+            ..VmUpdate::default()
+        },
     };
     PayloadBuilder::new(run, vm)
         .kernel(i.dir.path().join("vmlinux"), Some("6.1.0-test".into()))
@@ -113,7 +116,7 @@ fn hostile_manifests_are_rejected_not_trusted() {
         // A forged manifest with a correct header hash: only the checks stop it.
         let json = serde_json::to_vec(m).unwrap();
         let header = cast_payload::format::Header {
-            format: 1,
+            format: cast_payload::format::FORMAT_VERSION,
             manifest_len: json.len() as u64,
             total_len: bytes.len() as u64,
             manifest_sha256: sha2::Digest::finalize(sha2::Digest::chain_update(
@@ -295,7 +298,7 @@ fn a_kernel_that_decodes_to_the_wrong_bytes_never_enters_the_cache() {
     let old_len = m.kernel.offset as usize - HEADER_LEN;
     assert!(json.len() <= old_len);
     let header = cast_payload::format::Header {
-        format: 1,
+        format: cast_payload::format::FORMAT_VERSION,
         manifest_len: json.len() as u64,
         total_len: bytes.len() as u64,
         manifest_sha256: <sha2::Sha256 as sha2::Digest>::digest(&json).into(),

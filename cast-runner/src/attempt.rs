@@ -5,8 +5,8 @@
 
 use crate::channel::{self, ConsoleTail, ControlWriter, OutputSink, Progress};
 use crate::error::RunError;
-use crate::settings::VmSettings;
 use crate::vm::{qemu::Qemu, Accel, Backend, Disk, DiskSlice, KernelImage, Vm, VmSpec};
+use cast_core::VmSettings;
 use cast_proto::{read_frame, FrameError, GuestMsg, HostMsg};
 use std::borrow::Cow;
 use std::fs::File;

@@ -1,8 +1,8 @@
 //! Why a run failed, and the exit code each failure maps to (Docker's convention:
 //! 125 for the runtime's own failures; 124 for `CAST_TIMEOUT`).
 
-use crate::settings::SettingError;
 use crate::vm::VmError;
+use cast_core::SettingError;
 use cast_kernel::LocateError;
 use cast_proto::FrameError;
 use std::io;
@@ -20,7 +20,7 @@ pub enum RunError {
     /// No usable kernel bundle.
     #[error(transparent)]
     Kernel(#[from] LocateError),
-    /// A `CAST_*` setting or flag is invalid.
+    /// A setting (`CAST_*`, a flag, a baked default) is invalid.
     #[error(transparent)]
     Setting(#[from] SettingError),
     /// The VM engine could not start.

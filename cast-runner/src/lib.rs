@@ -4,7 +4,6 @@
 //! one process in it through the guest init, streams stdio, forwards signals, and
 //! returns the process's exit code, leaving nothing behind.
 //!
-//! - [`settings`]: `CAST_*` variables → [`VmSettings`].
 //! - [`vm`]: the engine trait and the QEMU engine; accelerator choice.
 //! - [`initrd`]: guest init + modules → in-memory initrd.
 //! - [`channel`]: socket pairs and stdio pumps (host side of `cast-proto`).
@@ -19,12 +18,10 @@ pub mod channel;
 pub mod error;
 pub mod initrd;
 pub mod session;
-pub mod settings;
 pub mod tty;
 pub mod vm;
 
 pub use channel::OutputSink;
 pub use error::{RunError, EXIT_RUNTIME_FAILURE, EXIT_TIMEOUT};
 pub use session::{run, run_to_end, Outcome, RunRequest};
-pub use settings::VmSettings;
 pub use vm::{Disk, DiskSlice, KernelImage};

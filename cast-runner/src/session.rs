@@ -15,9 +15,9 @@ use crate::attempt::{dup_stdio, Attempt, Event, Launcher};
 use crate::channel;
 use crate::channel::OutputSink;
 use crate::error::RunError;
-use crate::settings::VmSettings;
 use crate::tty::{self, RawMode};
-use crate::vm::{qemu::Qemu, Accel, Disk, DiskSlice, KernelImage};
+use crate::vm::{choose_accel, qemu::Qemu, Disk, DiskSlice, KernelImage};
+use cast_core::VmSettings;
 use cast_proto::{GuestMsg, HostMsg, StartSpec, PROTOCOL_VERSION};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH};
 use std::borrow::Cow;
@@ -88,7 +88,7 @@ pub fn run_to_end(req: RunRequest) -> Result<Outcome, RunError> {
     let settings = &req.settings;
     let tty = settings.tty.unwrap_or_else(tty::both_terminals);
     let backend = Qemu::locate(settings.qemu.as_deref())?;
-    let accel = Accel::choose(settings.accel).map_err(crate::vm::VmError::from)?;
+    let accel = choose_accel(settings.accel).map_err(crate::vm::VmError::from)?;
     let prepare = |what| move |source| RunError::Prepare { what, source };
 
     let (tx, rx) = mpsc::channel();

@@ -42,8 +42,9 @@ pub fn cargo_cast_cmd(cache: &Path, args: &[&str]) -> Command {
     cmd
 }
 
-/// The environment of an e2e build: caches in `cache`, the default kernel bundle,
-/// the shared e2e target directory, and no `CAST_*` settings from the test.
+/// The environment of an e2e build: caches in `cache`, the default kernel bundle
+/// (for the build, `CAST_BUILD_KERNEL`, and for `cargo cast run`, `CAST_KERNEL`), the
+/// shared e2e target directory, and no `CAST_*` settings from the test.
 pub fn build_env<'a>(cmd: &'a mut Command, cache: &Path) -> &'a mut Command {
     let kernel = std::env::var_os("CAST_KERNEL")
         .map(PathBuf::from)
@@ -51,6 +52,7 @@ pub fn build_env<'a>(cmd: &'a mut Command, cache: &Path) -> &'a mut Command {
         .expect("a kernel bundle: run `cargo xtask kernel`");
     without_cast_env(cmd)
         .env("CAST_CACHE_DIR", cache)
+        .env("CAST_BUILD_KERNEL", &kernel)
         .env("CAST_KERNEL", kernel)
         .env("CARGO_TARGET_DIR", e2e_target())
         // The outer build's wrappers (clippy, coverage) must not leak in.

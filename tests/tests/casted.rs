@@ -102,9 +102,10 @@ fn cast_options_describe_the_executable_without_booting() {
         "env: GREETING=hi\n",
         "user: alice\n",
         "workdir: /data\n",
-        "vm cpus: 1\n",
-        "vm memory: 256M\n",
-        "vm timeout: 150s\n",
+        "vm cpus: 1 (baked)\n",
+        "vm memory: 256M (baked)\n",
+        "vm timeout: 2m 30s (baked)\n",
+        "vm tty: auto (default)\n",
     ] {
         assert!(text.contains(line), "{line:?} missing from:\n{text}");
     }

@@ -222,8 +222,9 @@ fn ignore_gone(r: std::io::Result<()>) -> std::io::Result<()> {
 /// Removes `refs/` files (tag → manifest digest, for offline builds) whose manifest
 /// blob is gone. Best effort: a ref is only a hint, which an online build rewrites.
 fn remove_dangling_refs(root: &Path) {
-    let blobs = root.join("blobs").join("sha256");
-    let refs: Vec<PathBuf> = walkdir::WalkDir::new(root.join("refs"))
+    let layout = cast_core::CacheRoot::new(root);
+    let blobs = layout.blobs();
+    let refs: Vec<PathBuf> = walkdir::WalkDir::new(layout.refs())
         .into_iter()
         .flatten()
         .filter(|e| e.file_type().is_file() && !scan::is_temp(&e.file_name().to_string_lossy()))

@@ -12,6 +12,7 @@
 //! compressed kernels, stamps and kernel bundles rely on the access time (with the
 //! usual `relatime`, updated at most once a day — enough for an age in days).
 
+use cast_core::CacheRoot;
 use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
@@ -81,13 +82,16 @@ impl AreaKind {
 
     /// The directory whose children are the entries (the root for `other`).
     fn entry_dir(self, root: &Path) -> PathBuf {
+        let layout = CacheRoot::new(root);
         match self {
-            AreaKind::Blobs => root.join("blobs").join("sha256"),
+            AreaKind::Blobs => layout.blobs(),
             AreaKind::Other => root.to_owned(),
-            AreaKind::PayloadKernels => root.join("payload").join("kernel"),
-            AreaKind::PayloadZstd => root.join("payload").join("zstd"),
-            AreaKind::Stamps => root.join("payload").join("verified"),
-            AreaKind::Build | AreaKind::Kernels | AreaKind::Target => root.join(self.name()),
+            AreaKind::PayloadKernels => layout.payload_kernels(),
+            AreaKind::PayloadZstd => layout.payload_zstd(),
+            AreaKind::Stamps => layout.payload_verified(),
+            AreaKind::Build => layout.build(),
+            AreaKind::Kernels => layout.kernels(),
+            AreaKind::Target => layout.target(),
         }
     }
 }

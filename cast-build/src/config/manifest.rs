@@ -1,8 +1,9 @@
 //! Reading [`CastLayer`]s from where users write them: `[package.metadata.cast]`
 //! (and its per-binary tables `[package.metadata.cast.bin.NAME]`) in a crate's
-//! `Cargo.toml`, `[workspace.metadata.cast]` in the workspace root's, and `CAST_*`
-//! environment variables. Unknown keys and bad values are errors that name the
-//! manifest, the key and what is accepted.
+//! `Cargo.toml`, `[workspace.metadata.cast]` in the workspace root's, and
+//! `CAST_BUILD_*` environment variables. VM settings go through the one parser of
+//! each setting (`cast_core::VmUpdate::set`). Unknown keys and bad values are errors
+//! that name the manifest, the key and what is accepted.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,46 +11,49 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 use toml::{Table, Value};
 
+use cast_core::settings::{Key, Origin, Raw, SettingError, VmUpdate};
+
 use super::value::{self, anchored, KernelSpec};
 use super::CastLayer;
 
-/// The keys a cast table accepts (`bin` only in `[package.metadata.cast]`).
+/// The keys a cast table accepts besides the bakeable VM settings ([`Key::bakeable`];
+/// `bin` only in `[package.metadata.cast]`).
 pub const KEYS: &[&str] = &[
     "containerfile",
     "context",
     "image",
     "name",
-    "cpus",
-    "memory",
     "entrypoint",
     "cmd",
     "env",
-    "network",
-    "tty",
-    "interactive",
-    "timeout",
     "platform",
     "build-args",
     "kernel",
 ];
 
-/// The environment variables [`env_layer`] reads.
-pub const ENV_VARS: &[&str] = &[
-    "CAST_CONTAINERFILE",
-    "CAST_CONTEXT",
-    "CAST_IMAGE",
-    "CAST_NAME",
-    "CAST_CPUS",
-    "CAST_MEMORY",
-    "CAST_ENTRYPOINT",
-    "CAST_NETWORK",
-    "CAST_NO_NETWORK",
-    "CAST_TTY",
-    "CAST_INTERACTIVE",
-    "CAST_TIMEOUT",
-    "CAST_PLATFORM",
-    "CAST_KERNEL",
+/// The build's own variables besides the VM settings' `CAST_BUILD_*`
+/// ([`Key::build_env`]); [`env_layer`] reads both ([`ENV_VARS`]).
+const BUILD_VARS: &[&str] = &[
+    "CAST_BUILD_CONTAINERFILE",
+    "CAST_BUILD_CONTEXT",
+    "CAST_BUILD_IMAGE",
+    "CAST_BUILD_NAME",
+    "CAST_BUILD_ENTRYPOINT",
+    "CAST_BUILD_PLATFORM",
+    "CAST_BUILD_KERNEL",
 ];
+
+/// Every environment variable [`env_layer`] reads.
+pub static ENV_VARS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+    let vm = Key::ALL.into_iter().filter_map(Key::build_env);
+    BUILD_VARS.iter().copied().chain(vm).collect()
+});
+
+/// Every key a cast table accepts.
+fn accepted_keys() -> impl Iterator<Item = &'static str> {
+    let vm = Key::ALL.into_iter().filter(|k| k.bakeable()).map(Key::name);
+    KEYS.iter().copied().chain(vm)
+}
 
 /// A configuration that cannot be used.
 #[derive(Debug, Error)]
@@ -71,6 +75,9 @@ pub enum ConfigError {
         /// The parser's message.
         message: String,
     },
+    /// A VM setting has a value it cannot take.
+    #[error(transparent)]
+    Setting(#[from] SettingError),
     /// A key or value is wrong.
     #[error("{origin}: `{key}`: {message}")]
     Invalid {
@@ -101,9 +108,9 @@ impl ManifestConfig {
         let table = read_table(manifest)?;
         let dir = manifest.parent().unwrap_or(Path::new("."));
         let mut config = ManifestConfig::default();
-        let origin = |t: &str| format!("{} [{t}]", manifest.display());
         if let Some(cast) = nested(&table, &["package", "metadata", "cast"], manifest)? {
-            let (layer, bins) = parse_table(cast, dir, &origin("package.metadata.cast"), true)?;
+            let at = Table_::new(manifest, "package.metadata.cast");
+            let (layer, bins) = parse_table(cast, dir, &at, true)?;
             config.package = layer;
             config.bins = bins;
         }
@@ -114,10 +121,10 @@ impl ManifestConfig {
         };
         if let Some((ws_manifest, ws_table)) = ws {
             let ws_dir = ws_manifest.parent().unwrap_or(Path::new("."));
-            let o = format!("{} [workspace.metadata.cast]", ws_manifest.display());
+            let at = Table_::new(&ws_manifest, "workspace.metadata.cast");
             if let Some(cast) = nested(&ws_table, &["workspace", "metadata", "cast"], &ws_manifest)?
             {
-                config.workspace = parse_table(cast, ws_dir, &o, false)?.0;
+                config.workspace = parse_table(cast, ws_dir, &at, false)?.0;
             }
         }
         Ok(config)
@@ -191,64 +198,69 @@ fn nested<'a>(t: &'a Table, path: &[&str], file: &Path) -> Result<Option<&'a Tab
 
 type Parsed = (CastLayer, BTreeMap<String, CastLayer>);
 
+/// Where a cast table is: its manifest and its name.
+struct Table_ {
+    /// `/p/Cargo.toml [package.metadata.cast]`, for messages.
+    label: String,
+    /// The same as a settings origin.
+    origin: Origin,
+}
+
+impl Table_ {
+    fn new(manifest: &Path, table: &str) -> Self {
+        Table_ {
+            label: format!("{} [{table}]", manifest.display()),
+            origin: Origin::Manifest {
+                table: table.to_owned(),
+                path: manifest.to_owned(),
+            },
+        }
+    }
+}
+
 /// Parses one cast table; `bins` allows the `bin` sub-tables.
-fn parse_table(t: &Table, dir: &Path, origin: &str, bins: bool) -> Result<Parsed, ConfigError> {
-    let mut layer = CastLayer::default();
+fn parse_table(t: &Table, dir: &Path, at: &Table_, bins: bool) -> Result<Parsed, ConfigError> {
+    let mut layer = CastLayer {
+        origin: at.origin.clone(),
+        ..CastLayer::default()
+    };
     let mut bin_layers = BTreeMap::new();
     for (key, v) in t {
         let bad = |message: String| ConfigError::Invalid {
-            origin: origin.to_owned(),
+            origin: at.label.clone(),
             key: key.clone(),
             message,
         };
+        if let Some(k) = Key::ALL.into_iter().find(|k| k.name() == key) {
+            let raw = match v {
+                Value::String(s) => Raw::Text(s),
+                Value::Integer(n) => Raw::Int(*n),
+                Value::Boolean(b) => Raw::Bool(*b),
+                other => {
+                    return Err(bad(format!(
+                        "expected {}, found {}",
+                        k.accepts(),
+                        other.type_str()
+                    )))
+                }
+            };
+            layer.vm.set(k, raw, &at.origin)?;
+            continue;
+        }
         let string = || {
             v.as_str()
                 .map(str::to_owned)
                 .ok_or_else(|| bad(format!("expected a string, found {}", v.type_str())))
-        };
-        let boolean = || {
-            v.as_bool()
-                .ok_or_else(|| bad(format!("expected true or false, found {v}")))
         };
         match key.as_str() {
             "containerfile" => layer.containerfile = Some(anchored(dir, &string()?)),
             "context" => layer.context = Some(anchored(dir, &string()?)),
             "image" => layer.image = Some(string()?),
             "name" => layer.name = Some(string()?),
-            "cpus" => {
-                let n = v.as_integer().ok_or_else(|| {
-                    bad(format!("expected a number of vCPUs (1 to 255), found {v}"))
-                })?;
-                layer.cpus = Some(value::check_cpus(n).map_err(bad)?);
-            }
-            "memory" => {
-                let s = match v {
-                    Value::Integer(n) => n.to_string(),
-                    Value::String(s) => s.clone(),
-                    other => {
-                        return Err(bad(format!(
-                            "expected {}, found {other}",
-                            value::MEMORY_FORMS
-                        )))
-                    }
-                };
-                layer.memory_mib = Some(value::parse_memory(&s).map_err(bad)?);
-            }
             "entrypoint" => layer.entrypoint = Some(command(v).map_err(bad)?),
             "cmd" => layer.cmd = Some(command(v).map_err(bad)?),
             "env" => layer.env = string_map(v).map_err(bad)?,
             "build-args" => layer.build_args = string_map(v).map_err(bad)?,
-            "network" => layer.network = Some(boolean()?),
-            "tty" => layer.tty = Some(boolean()?),
-            "interactive" => layer.interactive = Some(boolean()?),
-            "timeout" => {
-                let s = match v {
-                    Value::Integer(n) => n.to_string(),
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                layer.timeout_secs = Some(value::parse_timeout(&s).map_err(bad)?);
-            }
             "platform" => layer.platform = Some(value::check_platform(&string()?).map_err(bad)?),
             "kernel" => layer.kernel = Some(kernel(v, dir).map_err(bad)?),
             "bin" if bins => {
@@ -261,12 +273,15 @@ fn parse_table(t: &Table, dir: &Path, origin: &str, bins: bool) -> Result<Parsed
                     let Value::Table(bt) = bt else {
                         return Err(bad(format!("`bin.{name}` must be a table of cast keys")));
                     };
-                    let o = format!("{origin} bin.{name}");
-                    bin_layers.insert(name.clone(), parse_table(bt, dir, &o, false)?.0);
+                    let Origin::Manifest { table, path } = &at.origin else {
+                        unreachable!("a table's origin is a manifest")
+                    };
+                    let bin_at = Table_::new(path, &format!("{table}.bin.{name}"));
+                    bin_layers.insert(name.clone(), parse_table(bt, dir, &bin_at, false)?.0);
                 }
             }
             _ => {
-                let mut accepted = KEYS.join(", ");
+                let mut accepted = accepted_keys().collect::<Vec<_>>().join(", ");
                 if bins {
                     accepted.push_str(", bin");
                 }
@@ -279,8 +294,7 @@ fn parse_table(t: &Table, dir: &Path, origin: &str, bins: bool) -> Result<Parsed
 }
 
 fn strsim_hint(key: &str, bins: bool) -> String {
-    KEYS.iter()
-        .copied()
+    accepted_keys()
         .chain(bins.then_some("bin"))
         .map(|k| (strsim::jaro_winkler(k, key), k))
         .filter(|(s, _)| *s > 0.8)
@@ -349,14 +363,19 @@ fn kernel(v: &Value, dir: &Path) -> Result<KernelSpec, String> {
     }
 }
 
-/// The `CAST_*` layer from `get` (e.g. `|k| std::env::var(k).ok()`); relative
-/// paths are anchored at `cwd`. Each variable read is listed in [`ENV_VARS`].
+/// The build's environment layer from `get` (e.g. `|k| std::env::var(k).ok()`):
+/// the `CAST_BUILD_*` variables ([`ENV_VARS`]), never the run time's `CAST_*`.
+/// Relative paths are anchored at `cwd`.
 pub fn env_layer(
     get: impl Fn(&str) -> Option<String>,
     cwd: &Path,
 ) -> Result<CastLayer, ConfigError> {
-    let mut l = CastLayer::default();
-    for &var in ENV_VARS {
+    let mut l = CastLayer {
+        origin: Origin::BuildEnv,
+        vm: VmUpdate::from_env(&get, &Origin::BuildEnv)?,
+        ..CastLayer::default()
+    };
+    for &var in BUILD_VARS {
         let Some(v) = get(var).filter(|v| !v.is_empty()) else {
             continue;
         };
@@ -366,26 +385,37 @@ pub fn env_layer(
             message,
         };
         match var {
-            "CAST_CONTAINERFILE" => l.containerfile = Some(anchored(cwd, &v)),
-            "CAST_CONTEXT" => l.context = Some(anchored(cwd, &v)),
-            "CAST_IMAGE" => l.image = Some(v),
-            "CAST_NAME" => l.name = Some(v),
-            "CAST_CPUS" => l.cpus = Some(value::parse_cpus(&v).map_err(bad)?),
-            "CAST_MEMORY" => l.memory_mib = Some(value::parse_memory(&v).map_err(bad)?),
-            "CAST_ENTRYPOINT" => l.entrypoint = Some(vec![v]),
-            "CAST_NETWORK" => l.network = Some(value::parse_bool(&v).map_err(bad)?),
-            "CAST_NO_NETWORK" => {
-                if value::parse_bool(&v).map_err(bad)? {
-                    l.network = Some(false);
-                }
-            }
-            "CAST_TTY" => l.tty = Some(value::parse_bool(&v).map_err(bad)?),
-            "CAST_INTERACTIVE" => l.interactive = Some(value::parse_bool(&v).map_err(bad)?),
-            "CAST_TIMEOUT" => l.timeout_secs = Some(value::parse_timeout(&v).map_err(bad)?),
-            "CAST_PLATFORM" => l.platform = Some(value::check_platform(&v).map_err(bad)?),
-            "CAST_KERNEL" => l.kernel = Some(KernelSpec::Path(anchored(cwd, &v))),
-            _ => unreachable!("every ENV_VARS entry is handled"),
+            "CAST_BUILD_CONTAINERFILE" => l.containerfile = Some(anchored(cwd, &v)),
+            "CAST_BUILD_CONTEXT" => l.context = Some(anchored(cwd, &v)),
+            "CAST_BUILD_IMAGE" => l.image = Some(v),
+            "CAST_BUILD_NAME" => l.name = Some(v),
+            "CAST_BUILD_ENTRYPOINT" => l.entrypoint = Some(vec![v]),
+            "CAST_BUILD_PLATFORM" => l.platform = Some(value::check_platform(&v).map_err(bad)?),
+            "CAST_BUILD_KERNEL" => l.kernel = Some(KernelSpec::Path(anchored(cwd, &v))),
+            _ => unreachable!("every BUILD_VARS entry is handled"),
         }
     }
     Ok(l)
+}
+
+/// The run time's variables that are set but that a build does not read, each with
+/// what the build reads instead, for a one-line note: a `CAST_MEMORY` exported for
+/// running executables is not baked into the ones being built.
+pub fn runtime_vars_ignored(get: impl Fn(&str) -> Option<String>) -> Vec<String> {
+    let set = |var: &str| get(var).is_some_and(|v| !v.is_empty());
+    let vm = Key::ALL
+        .into_iter()
+        .filter_map(|k| Some((k.env(), k.build_env()?, format!("--{k}"))));
+    let build = BUILD_VARS.iter().map(|b| {
+        let run = b.replacen("CAST_BUILD_", "CAST_", 1);
+        let flag = format!("--{}", run["CAST_".len()..].to_ascii_lowercase());
+        (run, *b, flag)
+    });
+    vm.map(|(r, b, f)| (r.to_owned(), b, f))
+        .chain(build)
+        .filter(|(run, _, _)| set(run))
+        .map(|(run, build, flag)| {
+            format!("{run} is set but a build does not read it (it is for running); to bake it in, use {flag} or {build}")
+        })
+        .collect()
 }

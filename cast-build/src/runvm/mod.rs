@@ -22,9 +22,10 @@ mod output;
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
+use cast_core::VmSettings;
 use cast_proto::{BuildMount, BuildMountKind, BuildSpec, StartSpec};
 use cast_rootfs::ImageTree;
-use cast_runner::{KernelImage, RunRequest, VmSettings};
+use cast_runner::{KernelImage, RunRequest};
 
 use crate::builder::{BuildError, RunInputs, RunSteps};
 use crate::cache::KeyBuilder;
@@ -33,13 +34,6 @@ use crate::diag::Diagnostic;
 use crate::stages::{RunMount, RunOp};
 
 pub use digest::tree_digest;
-
-/// Guest memory of a build VM unless `CAST_BUILD_MEMORY` says otherwise (MiB):
-/// package managers want more than a typical service.
-pub const DEFAULT_BUILD_MEMORY_MIB: u32 = 1024;
-/// The variables a build VM takes from the environment, besides its own
-/// `CAST_BUILD_*`.
-const RUNTIME_VARS: &[&str] = &["CAST_QEMU", "CAST_ACCEL", "CAST_DEBUG", "CAST_BOOT_TIMEOUT"];
 
 /// Runs RUN steps in build VMs (see the module documentation).
 #[derive(Debug)]
@@ -62,7 +56,7 @@ pub struct VmRunner {
 }
 
 /// Why a build VM's settings are wrong.
-pub type SettingError = cast_runner::settings::SettingError;
+pub type SettingError = cast_core::SettingError;
 
 impl VmRunner {
     /// A runner for builds of `platform_arch` (OCI name: amd64, arm64…), booting
@@ -78,7 +72,7 @@ impl VmRunner {
             mount_cache: cache_root.parent().unwrap_or(cache_root).join("run-cache"),
             cache_root: cache_root.to_owned(),
             platform_arch: platform_arch.to_owned(),
-            settings: build_settings(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))?,
+            settings: VmSettings::build_vm(|k| std::env::var(k).ok())?,
             secrets: Vec::new(),
             boots: 0,
             cached_steps: 0,
@@ -124,33 +118,6 @@ impl VmRunner {
         let (bundle, initrd) = self.boot.as_ref().expect("loaded");
         Ok((bundle.kernel_path(), initrd.clone()))
     }
-}
-
-/// The build VM's settings: the runtime's defaults, a larger memory, no TTY or
-/// stdin, and `CAST_BUILD_CPUS`, `CAST_BUILD_MEMORY`, `CAST_BUILD_TIMEOUT` (seconds
-/// per RUN; none by default) over the engine variables a run also reads.
-pub fn build_settings(get: impl Fn(&str) -> Option<String>) -> Result<VmSettings, SettingError> {
-    use cast_runner::settings::{parse_cpus, parse_memory, parse_seconds};
-    let mut s = VmSettings::from_lookup(|k| {
-        if RUNTIME_VARS.contains(&k) {
-            get(k)
-        } else {
-            None
-        }
-    })?;
-    s.memory_mib = DEFAULT_BUILD_MEMORY_MIB;
-    s.tty = Some(false);
-    s.interactive = false;
-    if let Some(v) = get("CAST_BUILD_CPUS") {
-        s.cpus = parse_cpus("CAST_BUILD_CPUS", &v)?;
-    }
-    if let Some(v) = get("CAST_BUILD_MEMORY") {
-        s.memory_mib = parse_memory("CAST_BUILD_MEMORY", &v)?;
-    }
-    if let Some(v) = get("CAST_BUILD_TIMEOUT") {
-        s.timeout = parse_seconds("CAST_BUILD_TIMEOUT", &v)?;
-    }
-    Ok(s)
 }
 
 /// The OCI architecture name of this machine.
@@ -317,9 +284,11 @@ impl VmRunner {
             } => {
                 let content = match self.secrets.iter().find(|(i, _)| i == id) {
                     Some((_, c)) => c.clone(),
-                    None if *required => return Err(format!(
+                    None if *required => {
+                        return Err(format!(
                         "secret {id:?} is required but was not given (--secret id={id},src=FILE)"
-                    )),
+                    ))
+                    }
                     None => Vec::new(),
                 };
                 BuildMount {

@@ -1,16 +1,18 @@
 //! The runner's own options in a casted executable: `--cast-help`, `--cast-version`
 //! and `--cast-info` (the baked configuration and the payload's digests).
 
-use super::{baked_settings, CastedError};
+use super::CastedError;
+use cast_core::settings::{Key, VmSettings};
 use cast_payload::{PartKind, Payload};
 use std::fmt::Write;
 
 const VARIABLES: &str = "\
-  CAST_CPUS          vCPUs
-  CAST_MEMORY        guest memory: 512M, 1G, or MiB
-  CAST_TIMEOUT       stop the VM after N seconds (exit 124); 0: no limit
-  CAST_BOOT_TIMEOUT  give up if the guest is not up after N seconds
+  CAST_CPUS          vCPUs (1 to 64)
+  CAST_MEMORY        guest memory: 512M, 1.5G, 768MiB or MiB (128M to 1T)
+  CAST_TIMEOUT       stop the VM after this long (exit 124): 30, 1.5s, 5m; 0: no limit
+  CAST_BOOT_TIMEOUT  give up if the guest is not up after this long (default 30s)
   CAST_TTY           1/0: force terminal mode on or off (default: auto)
+  CAST_INTERACTIVE   1/0: stream stdin to the process (default: 1)
   CAST_ACCEL         kvm, hvf or tcg (default: the best usable)
   CAST_QEMU          QEMU binary (default: qemu-system-<arch> on PATH)
   CAST_DEBUG         1: kernel messages and init timings on stderr
@@ -109,22 +111,17 @@ pub fn info(program: &str, bytes: &[u8]) -> Result<i32, CastedError> {
         let ports: Vec<String> = rc.exposed_ports.iter().map(|p| p.to_string()).collect();
         let _ = writeln!(s, "exposed ports: {}", ports.join(" "));
     }
-    let d = baked_settings(m);
-    let _ = writeln!(s, "vm cpus: {}", d.cpus);
-    let _ = writeln!(s, "vm memory: {}M", d.memory_mib);
-    let _ = writeln!(
-        s,
-        "vm timeout: {}",
-        d.timeout
-            .map_or("none".into(), |t| format!("{}s", t.as_secs()))
-    );
-    let _ = writeln!(
-        s,
-        "vm tty: {}",
-        d.tty.map_or("auto", |t| if t { "on" } else { "off" })
-    );
-    let _ = writeln!(s, "vm interactive: {}", m.vm.interactive);
-    let _ = writeln!(s, "vm network: {}", m.vm.network);
+    // What this executable runs with when no CAST_* variable is set.
+    let baked = &m.vm.settings;
+    let d = VmSettings::resolve([baked]);
+    for key in Key::ALL.into_iter().filter(|k| k.bakeable()) {
+        let from = if baked.raw(key).is_some() {
+            "baked"
+        } else {
+            "default"
+        };
+        let _ = writeln!(s, "vm {key}: {} ({from})", d.show(key));
+    }
     print!("{s}");
     Ok(0)
 }

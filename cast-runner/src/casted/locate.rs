@@ -150,11 +150,7 @@ pub fn verify_root(payload: &Payload<'_>, located: &mut Located) -> Result<(), C
 }
 
 fn stamp_path(payload: &Payload<'_>) -> Option<PathBuf> {
-    cast_payload::cache::cache_root().map(|root| {
-        root.join("payload")
-            .join("verified")
-            .join(payload.digest_hex())
-    })
+    cast_core::CacheRoot::from_env().map(|c| c.payload_verified().join(payload.digest_hex()))
 }
 
 fn write_stamp(stamp: &Path, id: &str) -> std::io::Result<()> {

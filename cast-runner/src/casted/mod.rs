@@ -18,9 +18,10 @@ mod info;
 pub mod locate;
 
 use crate::error::RunError;
-use crate::settings::VmSettings;
 use crate::vm::{DiskSlice, KernelImage};
 use crate::RunRequest;
+use cast_core::settings::{Origin, VmUpdate};
+use cast_core::{SettingError, VmSettings};
 use cast_payload::cache::{self, CacheError, DecodeError};
 use cast_payload::{Manifest, PartKind, Payload, ReadError};
 use cast_proto::StartSpec;
@@ -118,7 +119,7 @@ pub fn run(program: &str, bytes: &'static [u8], args: Vec<OsString>) -> Result<i
     locate::verify_root(&payload, &mut located)?;
 
     let settings =
-        VmSettings::from_env_over(baked_settings(&payload.manifest)).map_err(RunError::from)?;
+        settings(&payload.manifest, |k| std::env::var(k).ok()).map_err(RunError::from)?;
     let spec = start_spec(&payload.manifest, args)?;
     let kernel = kernel_image(program, &payload)?;
     // QEMU gets the file this process checked, by fd: replacing the executable on
@@ -142,23 +143,17 @@ pub fn run(program: &str, bytes: &'static [u8], args: Vec<OsString>) -> Result<i
     })?)
 }
 
-/// The runtime's defaults with the payload's baked VM defaults on top.
-pub fn baked_settings(m: &Manifest) -> VmSettings {
-    let vm = &m.vm;
-    let mut s = VmSettings::default();
-    if let Some(cpus) = vm.cpus {
-        s.cpus = cpus;
-    }
-    if let Some(mib) = vm.memory_mib {
-        s.memory_mib = mib;
-    }
-    s.timeout = vm
-        .timeout_secs
-        .filter(|t| *t > 0)
-        .map(std::time::Duration::from_secs);
-    s.tty = vm.tty;
-    s.interactive = vm.interactive;
-    s
+/// The settings of this run: the defaults, the payload's baked settings (checked
+/// again: the payload is untrusted input), then the `CAST_*` variables read through
+/// `get`.
+pub fn settings(
+    m: &Manifest,
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<VmSettings, SettingError> {
+    let baked = &m.vm.settings;
+    baked.validate(&Origin::Baked)?;
+    let env = VmUpdate::from_env(get, &Origin::Env)?;
+    Ok(VmSettings::resolve([baked, &env]))
 }
 
 /// What the guest runs: ENTRYPOINT + (the arguments, or CMD when there are none).
@@ -205,7 +200,7 @@ fn hostname(name: &str) -> String {
 
 /// The kernel from the cache, or decoded into memory when the cache is unusable.
 fn kernel_image(program: &str, payload: &Payload<'_>) -> Result<KernelImage, CastedError> {
-    let result = match cache::cache_root() {
+    let result = match cast_core::cache_root::dir() {
         Some(root) => cache::extract_kernel(payload, &root),
         None => Err(CacheError::NoCacheDir),
     };
@@ -271,7 +266,8 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cast_payload::{Encoding, Part, RunConfig, VmDefaults};
+    use cast_core::RunConfig;
+    use cast_payload::{Encoding, Part, VmDefaults};
 
     fn manifest(entrypoint: Option<&[&str]>, cmd: Option<&[&str]>) -> Manifest {
         let part = Part {
@@ -284,7 +280,7 @@ mod tests {
         };
         let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
         Manifest {
-            format: 1,
+            format: cast_payload::format::FORMAT_VERSION,
             builder: "test".into(),
             kernel_release: None,
             kernel: part.clone(),
@@ -350,20 +346,32 @@ mod tests {
     }
 
     #[test]
-    fn baked_defaults_fill_the_settings() {
+    fn baked_settings_sit_between_the_defaults_and_the_variables() {
+        use std::time::Duration;
         let mut m = manifest(None, Some(&["x"]));
-        m.vm.cpus = Some(3);
-        m.vm.memory_mib = Some(1024);
-        m.vm.timeout_secs = Some(0);
-        m.vm.tty = Some(true);
-        m.vm.interactive = false;
-        let s = baked_settings(&m);
-        assert_eq!((s.cpus, s.memory_mib, s.timeout), (3, 1024, None));
+        m.vm.settings = VmUpdate {
+            cpus: Some(3),
+            memory_mib: Some(1024),
+            timeout: Some(Duration::from_secs(30)),
+            tty: Some(true),
+            interactive: Some(false),
+            ..VmUpdate::default()
+        };
+        let s = settings(&m, |_| None).unwrap();
+        assert_eq!((s.cpus, s.memory_mib), (3, 1024));
+        assert_eq!(s.timeout, Some(Duration::from_secs(30)));
         assert_eq!((s.tty, s.interactive), (Some(true), false));
-        m.vm.timeout_secs = Some(30);
-        assert_eq!(
-            baked_settings(&m).timeout,
-            Some(std::time::Duration::from_secs(30))
-        );
+        let s = settings(&m, |k| match k {
+            "CAST_TIMEOUT" => Some("5m".into()),
+            "CAST_MEMORY" => Some("1.5G".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!((s.cpus, s.memory_mib), (3, 1536));
+        assert_eq!(s.timeout, Some(Duration::from_secs(300)));
+        // A damaged payload's settings are refused like a user's.
+        m.vm.settings.memory_mib = Some(8);
+        let e = settings(&m, |_| None).unwrap_err();
+        assert!(e.to_string().starts_with("memory = \"8M\" baked"), "{e}");
     }
 }

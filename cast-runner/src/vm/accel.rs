@@ -5,18 +5,7 @@
 //! crawls or fails. KVM is used only with hardware virtualisation (`vmx`/`svm` in
 //! /proc/cpuinfo) and without the `kvm_pvm` module.
 
-use std::str::FromStr;
-
-/// A QEMU accelerator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Accel {
-    /// Linux KVM with hardware virtualisation.
-    Kvm,
-    /// macOS Hypervisor.framework.
-    Hvf,
-    /// QEMU's software emulation (works everywhere, slowest).
-    Tcg,
-}
+pub use cast_core::settings::Accel;
 
 /// An accelerator was asked for that this host cannot use.
 #[derive(Debug, thiserror::Error)]
@@ -28,47 +17,24 @@ pub struct AccelError {
     pub why: String,
 }
 
-impl FromStr for Accel {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "kvm" => Ok(Accel::Kvm),
-            "hvf" => Ok(Accel::Hvf),
-            "tcg" => Ok(Accel::Tcg),
-            _ => Err(()),
-        }
-    }
-}
-
-impl Accel {
-    /// QEMU's name for it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Accel::Kvm => "kvm",
-            Accel::Hvf => "hvf",
-            Accel::Tcg => "tcg",
-        }
-    }
-
-    /// The accelerator to use: `requested` if usable, else the best usable one.
-    pub fn choose(requested: Option<Accel>) -> Result<Accel, AccelError> {
-        match requested {
-            Some(Accel::Tcg) => Ok(Accel::Tcg),
-            Some(Accel::Kvm) => kvm_usable()
-                .map(|()| Accel::Kvm)
-                .map_err(|why| AccelError { accel: "kvm", why }),
-            Some(Accel::Hvf) if cfg!(target_os = "macos") => Ok(Accel::Hvf),
-            Some(Accel::Hvf) => Err(AccelError {
-                accel: "hvf",
-                why: "HVF exists only on macOS".into(),
-            }),
-            None if cfg!(target_os = "macos") => Ok(Accel::Hvf),
-            None => Ok(if kvm_usable().is_ok() {
-                Accel::Kvm
-            } else {
-                Accel::Tcg
-            }),
-        }
+/// The accelerator to use: `requested` if usable, else the best usable one.
+pub fn choose(requested: Option<Accel>) -> Result<Accel, AccelError> {
+    match requested {
+        Some(Accel::Tcg) => Ok(Accel::Tcg),
+        Some(Accel::Kvm) => kvm_usable()
+            .map(|()| Accel::Kvm)
+            .map_err(|why| AccelError { accel: "kvm", why }),
+        Some(Accel::Hvf) if cfg!(target_os = "macos") => Ok(Accel::Hvf),
+        Some(Accel::Hvf) => Err(AccelError {
+            accel: "hvf",
+            why: "HVF exists only on macOS".into(),
+        }),
+        None if cfg!(target_os = "macos") => Ok(Accel::Hvf),
+        None => Ok(if kvm_usable().is_ok() {
+            Accel::Kvm
+        } else {
+            Accel::Tcg
+        }),
     }
 }
 

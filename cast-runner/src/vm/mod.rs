@@ -6,7 +6,7 @@
 mod accel;
 pub mod qemu;
 
-pub use accel::{Accel, AccelError};
+pub use accel::{choose as choose_accel, Accel, AccelError};
 
 use std::borrow::Cow;
 use std::io;

@@ -104,8 +104,7 @@ impl BuildCache {
     /// `build/` under the user's cast cache (`$CAST_CACHE_DIR`, else
     /// `$XDG_CACHE_HOME/cast`, else `~/.cache/cast`).
     pub fn default_location() -> Option<Self> {
-        let root = cast_oci::BlobCache::default_root(|k| std::env::var(k).ok()).ok()?;
-        Some(Self::new(root.join("build")))
+        Some(Self::new(cast_core::CacheRoot::from_env()?.build()))
     }
 
     /// Where the cache lives.

@@ -61,21 +61,21 @@ pub enum KernelError {
     },
 }
 
-/// The bundle `spec` names; `None` is the default bundle (`CAST_KERNEL`, then the
-/// cache). URLs are downloaded into `cache` (`cast_kernel::cache_dir()` when `None`).
+/// The bundle `spec` names; `None` is the default bundle in the cache (not
+/// `CAST_KERNEL`: that is the run time's; a build is told `CAST_BUILD_KERNEL`). URLs are downloaded into `cache` (`cast_core::cache_root::dir()` when `None`).
 pub fn bundle(
     spec: Option<&KernelSpec>,
     cache: Option<&Path>,
 ) -> Result<KernelBundle, KernelError> {
     match spec {
-        None => Ok(KernelBundle::locate(None)?),
+        None => Ok(KernelBundle::locate_default()?),
         Some(KernelSpec::Path(p)) => Ok(KernelBundle::locate(Some(p))?),
         Some(KernelSpec::Url { url, sha256 }) => {
             let root = match cache {
                 Some(c) => c.to_owned(),
-                None => cast_kernel::cache_dir().ok_or(KernelError::NoCache)?,
+                None => cast_core::cache_root::dir().ok_or(KernelError::NoCache)?,
             };
-            fetch(url, sha256, &root.join("kernel"))
+            fetch(url, sha256, &cast_core::CacheRoot::new(root).kernels())
         }
     }
 }

@@ -47,6 +47,9 @@ pub struct Cast {
     package: String,
     config: ManifestConfig,
     env: CastLayer,
+    /// Run-time `CAST_*` variables that are set, which the build does not read
+    /// (shown as Cargo warnings; `cargo cast build` says it itself).
+    notes: Vec<String>,
     overrides: CastLayer,
     image: Option<ImageOptions>,
 }
@@ -75,6 +78,20 @@ pub struct PayloadReport {
     pub payload_bytes: u64,
     /// Warnings about the configuration.
     pub warnings: Vec<String>,
+    /// The VM settings baked in and where each was given.
+    #[serde(default)]
+    pub baked: Vec<BakedSetting>,
+}
+
+/// One VM setting baked into an executable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BakedSetting {
+    /// The setting, as a manifest key: `memory`.
+    pub key: String,
+    /// Its value: `1G`.
+    pub value: String,
+    /// Where it was given: `CAST_BUILD_MEMORY`, `memory in [package.metadata.cast] of …`.
+    pub from: String,
 }
 
 /// Why a cast build failed. Its `Debug` prints the whole cause chain, so a build
@@ -108,7 +125,8 @@ impl fmt::Debug for CastError {
 }
 
 impl Cast {
-    /// Reads `CARGO_MANIFEST_DIR`, `OUT_DIR`, `TARGET`, the manifests and `CAST_*`.
+    /// Reads `CARGO_MANIFEST_DIR`, `OUT_DIR`, `TARGET`, the manifests and
+    /// `CAST_BUILD_*` (never the run time's `CAST_*`: see [`crate::config`]).
     pub fn from_env() -> Result<Self, CastError> {
         let var = |k: &'static str| std::env::var_os(k).ok_or(CastError::NotInBuildScript(k));
         let crate_dir = PathBuf::from(var("CARGO_MANIFEST_DIR")?);
@@ -118,6 +136,7 @@ impl Cast {
         let manifest = crate_dir.join("Cargo.toml");
         let config = ManifestConfig::load(&manifest)?;
         let env = config::env_layer(|k| std::env::var(k).ok(), &crate_dir)?;
+        let notes = config::runtime_vars_ignored(|k| std::env::var(k).ok());
         Ok(Self {
             manifest,
             crate_dir,
@@ -126,6 +145,7 @@ impl Cast {
             package,
             config,
             env,
+            notes,
             overrides: CastLayer::default(),
             image: None,
         })
@@ -171,7 +191,7 @@ impl Cast {
         let target = ObjectTarget::from_triple(&self.target).map_err(CastError::Payload)?;
         for bin in bins {
             let config = self.config(bin.as_deref());
-            for w in &config.warnings {
+            for w in config.warnings.iter().chain(&self.notes) {
                 println!("cargo:warning={w}");
             }
             let image = build_image(&config, &options)?;
@@ -186,12 +206,7 @@ impl Cast {
                 .unwrap_or_else(|| self.package.clone());
             let vm = VmDefaults {
                 name: name.clone(),
-                cpus: Some(config.cpus),
-                memory_mib: Some(config.memory_mib),
-                timeout_secs: config.timeout_secs,
-                tty: config.tty,
-                interactive: config.interactive,
-                network: config.network,
+                settings: config.vm.clone(),
             };
             let mut builder = PayloadBuilder::new(image.run_config.clone(), vm)
                 .kernel(bundle.kernel_path(), bundle.manifest.release.clone())
@@ -226,6 +241,7 @@ impl Cast {
                 root_image_bytes: file_len(&image.root_image),
                 payload_bytes: linked.payload_len,
                 warnings: config.warnings.clone(),
+                baked: baked(&config),
             });
         }
         for path in &rerun {
@@ -238,6 +254,19 @@ impl Cast {
         let _ = std::fs::write(self.out_dir.join(REPORT_FILE), json);
         Ok(report)
     }
+}
+
+fn baked(config: &CastConfig) -> Vec<BakedSetting> {
+    let settings = config.settings();
+    config
+        .vm_origins
+        .iter()
+        .map(|(key, origin)| BakedSetting {
+            key: key.name().into(),
+            value: settings.show(*key),
+            from: origin.describe(*key),
+        })
+        .collect()
 }
 
 fn file_len(p: &Path) -> u64 {

@@ -107,7 +107,7 @@ pub enum ImageError {
     Cache(#[from] CacheError),
     /// A build VM setting is wrong.
     #[error(transparent)]
-    Settings(cast_runner::settings::SettingError),
+    Settings(cast_core::SettingError),
     /// The root image could not be written.
     #[error("cannot write the root image")]
     Write(#[source] erofs::WriteError),
