@@ -462,6 +462,74 @@ fn listxattr(path: &Path) -> Vec<String> {
 mod tests {
     use super::*;
 
+    /// An overlay upper dir as the kernel leaves it (whiteout device, opaque dir,
+    /// hard link, symlink, a mount stub) becomes the OCI entries. Needs root (mknod,
+    /// trusted.* xattrs); skipped otherwise.
+    #[test]
+    fn upper_dirs_become_oci_layers() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let dir = tempfile_dir();
+        let up = dir.join("upper");
+        std::fs::create_dir_all(up.join("etc/opaque")).unwrap();
+        std::fs::create_dir_all(up.join("run/secrets")).unwrap();
+        std::fs::write(up.join("etc/a"), "a").unwrap();
+        std::fs::hard_link(up.join("etc/a"), up.join("etc/b")).unwrap();
+        std::os::unix::fs::symlink("a", up.join("etc/link")).unwrap();
+        nix::sys::stat::mknod(
+            &up.join("etc/gone"),
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+            0,
+        )
+        .unwrap();
+        let (p, n, v) = (
+            c_path(&up.join("etc/opaque")).unwrap(),
+            CString::new("trusted.overlay.opaque").unwrap(),
+            b"y",
+        );
+        // SAFETY: NUL-terminated strings and a valid buffer.
+        let r = unsafe { libc::lsetxattr(p.as_ptr(), n.as_ptr(), v.as_ptr().cast(), 1, 0) };
+        assert_eq!(r, 0, "{}", io::Error::last_os_error());
+        let stubs = [PathBuf::from("/run/secrets")];
+        let mut diff = Diff {
+            tar: tar::Builder::new(Vec::new()),
+            links: std::collections::HashMap::new(),
+            stubs: &stubs,
+        };
+        diff.dir(&up, Path::new("")).unwrap();
+        let bytes = diff.tar.into_inner().unwrap();
+        let mut names = Vec::new();
+        for e in tar::Archive::new(&bytes[..]).entries().unwrap() {
+            let e = e.unwrap();
+            let kind = e.header().entry_type();
+            names.push(format!("{} {:?}", e.path().unwrap().display(), kind));
+        }
+        assert_eq!(
+            names,
+            [
+                "etc Directory",
+                "etc/a Regular",
+                "etc/b Link",
+                "etc/.wh.gone Regular",
+                "etc/link Symlink",
+                "etc/opaque Directory",
+                "etc/opaque/.wh..wh..opq Regular",
+                "run Directory",
+            ]
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("cast-init-diff-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
     #[test]
     fn pax_records_count_their_own_length() {
         assert_eq!(pax_record("k", b"v"), b"6 k=v\n");

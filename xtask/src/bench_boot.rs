@@ -220,7 +220,7 @@ pub(crate) fn busybox_rootfs(dir: &Path) -> Result<PathBuf> {
 }
 
 /// Builds the release `cargo-cast` and returns its path.
-fn build_runner() -> Result<PathBuf> {
+pub(crate) fn build_runner() -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let status = Command::new(cargo)

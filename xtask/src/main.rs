@@ -7,10 +7,12 @@
 //! - `cargo xtask test [ARGS]` runs setup, then `cargo test --workspace [ARGS]`.
 //! - `cargo xtask bench boot` compares `cargo cast run` with raw QEMU.
 //! - `cargo xtask bench image` compares the EROFS writer with `mkfs.erofs`.
+//! - `cargo xtask bench build` times 5 RUN steps (cold, cached) against one run.
 //! - `cargo xtask bench casted` times a casted executable (cold, warm) against
 //!   `cargo cast run --rootfs`, and compares its size with its parts.
 
 mod bench_boot;
+mod bench_build;
 mod bench_casted;
 mod bench_image;
 mod demo;
@@ -67,6 +69,8 @@ enum Bench {
     Image,
     /// Casted executable: cold and warm runs vs `cargo cast run`, size vs its parts.
     Casted,
+    /// A Containerfile with 5 RUN steps, cold and cached, vs one run of the commands.
+    Build,
 }
 
 fn main() -> Result<()> {
@@ -83,6 +87,7 @@ fn main() -> Result<()> {
             Bench::Boot(args) => bench_boot::run(args),
             Bench::Image => bench_image::run(),
             Bench::Casted => bench_casted::run(),
+            Bench::Build => bench_build::run(),
         },
     }
 }

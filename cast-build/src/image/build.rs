@@ -79,6 +79,19 @@ pub struct BuiltImage {
     pub key: String,
 }
 
+impl BuiltImage {
+    /// `N build VM boots, M RUN steps from the step cache`.
+    pub fn run_summary(&self) -> String {
+        run_summary(self.vm_boots, self.cached_steps)
+    }
+}
+
+/// How RUN steps were done, for status lines: `N build VM boots, M RUN steps from
+/// the step cache`.
+pub fn run_summary(vm_boots: u32, cached_steps: u32) -> String {
+    format!("{vm_boots} build VM boots, {cached_steps} RUN steps from the step cache")
+}
+
 /// Why an image could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
