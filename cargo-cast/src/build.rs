@@ -309,19 +309,14 @@ fn short_hash(p: &Path) -> String {
 
 /// Copies `from` to `to` through a temporary file and a rename.
 pub fn copy_executable(from: &Path, to: &Path) -> Result<()> {
-    let parent = to
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent)
-        .with_context(|| format!("cannot create {}", parent.display()))?;
-    let tmp = tempfile::NamedTempFile::new_in(parent)
-        .with_context(|| format!("cannot write in {}", parent.display()))?;
-    std::fs::copy(from, tmp.path())
+    let staged = cast_core::cache_entry::StagedFile::new(to)
+        .with_context(|| format!("cannot write in the directory of {}", to.display()))?;
+    std::fs::copy(from, staged.path())
         .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))?;
-    tmp.persist(to)
+    std::fs::set_permissions(staged.path(), std::fs::Permissions::from_mode(0o755))?;
+    staged
+        .commit()
         .with_context(|| format!("cannot write {}", to.display()))?;
     Ok(())
 }

@@ -5,10 +5,12 @@
 //! locally. Signing is done in-process by `apple-codesign` (no `codesign` tool), so
 //! it works — and is tested — on Linux too.
 
+use std::io::Write as _;
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
 use apple_codesign::{MachFile, MachOSigner, SettingsScope, SigningSettings};
+use cast_core::cache_entry::StagedFile;
 
 /// The entitlements every casted executable gets.
 pub const ENTITLEMENTS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -47,11 +49,12 @@ pub fn adhoc_sign(path: &Path, identifier: &str) -> Result<()> {
         .write_signed_binary(&settings, &mut out)
         .with_context(|| format!("cannot sign {}", path.display()))?;
     // Written beside and renamed, so a failure never leaves half a binary.
-    let tmp = path.with_extension("cast-signing");
-    std::fs::write(&tmp, &out).with_context(|| format!("cannot write {}", tmp.display()))?;
+    let cannot = || format!("cannot replace {}", path.display());
+    let mut staged = StagedFile::new(path).with_context(cannot)?;
+    staged.file().write_all(&out).with_context(cannot)?;
     let mode = std::fs::metadata(path)?.permissions();
-    std::fs::set_permissions(&tmp, mode)?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))?;
+    std::fs::set_permissions(staged.path(), mode)?;
+    staged.commit().with_context(cannot)?;
     Ok(())
 }
 

@@ -1,12 +1,20 @@
-//! The Containerfile frontend of cargo-cast: parse a Containerfile, evaluate its
-//! stages without a filesystem into a typed [`RunConfig`], resolve COPY/ADD
-//! sources in the build context (honouring `.containerignore`/`.dockerignore`),
-//! and summarise it all for `cargo cast info`.
+//! From a Containerfile to the root image and run config of a casted executable,
+//! in four parts, one folder each, in the order a build uses them:
 //!
-//! The pieces, in the order a build uses them: [`containerfile`] (parsing),
-//! [`eval`] (ARG/ENV substitution, stages, run config, see [`stages`]),
-//! [`context`] and [`ignore`] (build context), [`builder`] (applying COPY,
-//! ADD and WORKDIR to image trees), [`mod@info`] (the user-facing summary).
+//! - [`frontend`]: parse a Containerfile and evaluate its stages without a
+//!   filesystem into a [`Plan`] with a typed [`RunConfig`]; summarise it for
+//!   `cargo cast info` ([`mod@info`]).
+//! - [`image`]: build the plan into an EROFS root image through the build
+//!   [`cache`]: base images ([`oci`]), the build [`context`] with its
+//!   [`ignore`] files, COPY/ADD/WORKDIR applied to image trees ([`builder`]).
+//! - [`config`]: the cast configuration of a crate or directory, one merge.
+//! - the build-script API: [`Cast`] (config → image → [`kernel`] → payload).
+//!
+//! [`fetch`] downloads what both need from HTTP(S): `ADD <url>` sources and
+//! kernels pinned by URL.
+//!
+//! The frontend and image modules are re-exported at the crate root under
+//! their short names (`cast_build::containerfile`, `cast_build::cache`, …).
 //!
 //! ```
 //! use std::path::Path;
@@ -28,7 +36,7 @@ pub mod runvm;
 mod script;
 
 // The modules of each part, under the paths callers already use.
-pub use frontend::{containerfile, diag, eval, info, stages, subst};
+pub use frontend::{chmod, containerfile, diag, eval, info, stages, subst};
 pub(crate) use frontend::{flags, words};
 pub use image::{builder, cache, context, ignore, oci};
 pub use script::kernel;

@@ -73,7 +73,7 @@ fn json_for_a_file() {
         "file": path,
         "stages": [{"name": null, "base": "scratch", "platform": null, "target": true}],
         "args": [],
-        "env": {"A": "1", "B": "2"},
+        "env": {"A": "1", "B": "2", "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
         "exposed_ports": [],
         "entrypoint": null,
         "cmd": ["/bin/sh", "-c", "/app"],
@@ -101,7 +101,7 @@ fn empty_fields_show_a_dash() {
 file         DIR/Dockerfile
 stages       #0  -  FROM scratch  (target)
 args         -
-env          -
+env          PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 ports        -
 entrypoint   -
 cmd          -

@@ -254,7 +254,7 @@ fn argument_errors() {
     );
     assert_eq!(
         error("FROM a AS b c\n"),
-        "Containerfile:1:13: expected newline or eof"
+        "Containerfile:1:8: FROM requires either one or three arguments (hint: write FROM image [AS name])"
     );
     assert_eq!(
         error("FROM a AS x\nFROM b AS x\n"),
@@ -286,7 +286,7 @@ fn read_errors_name_the_file() {
 fn more_hints() {
     let cases = [
         ("FROM a\nSHELL /bin/bash -c\n", "Containerfile:2:7: expected JSON array (hint: write the arguments as a JSON array, e.g. SHELL [\"/bin/sh\", \"-c\"])"),
-        ("FROM a AS\n", "Containerfile:1:8: expected AS (hint: write FROM image [AS name])"),
+        ("FROM a AS\n", "Containerfile:1:8: FROM requires either one or three arguments (hint: write FROM image [AS name])"),
         ("FROM a AS 1x\n", "Containerfile:1:11: invalid stage name \"1x\" (hint: stage names start with a letter and use letters, digits, '-', '_' and '.')"),
         ("FROM a\nCMD\n", "Containerfile:2:1: CMD needs a command (hint: write CMD [\"program\", \"arg\"] or CMD [] to clear it)"),
         ("FROM a\nHEALTHCHECK\n", "Containerfile:2:12: expected CMD or NONE (hint: write HEALTHCHECK CMD command, or HEALTHCHECK NONE)"),
@@ -298,4 +298,66 @@ fn more_hints() {
         assert_eq!(error(text), want, "{text:?}");
     }
     assert!(parse("FROM a AS Build-1.x_y\n").instructions.len() == 1);
+}
+
+#[test]
+fn run_keeps_its_command_heredocs_and_flags() {
+    use cast_build::containerfile::{Flag, Heredoc, Run};
+    let k = kinds(
+        "FROM a\nRUN --mount=type=cache,target=/c --network=none <<ONE cat - && 3<<'TWO' cat /dev/fd/3\none $X\nONE\ntwo\nTWO\nRUN <<-EOF\n\tindented\n\tEOF\nRUN [\"echo\", \"<<EOF\"]\n",
+    );
+    let doc = |name: &str, fd, chomp, expand, content: &str| Heredoc {
+        name: name.into(),
+        fd,
+        chomp,
+        expand,
+        content: content.into(),
+    };
+    assert_eq!(
+        k[1],
+        K::Run(Run {
+            command: Command::Shell("<<ONE cat - && 3<<'TWO' cat /dev/fd/3".into()),
+            heredocs: vec![
+                doc("ONE", 0, false, true, "one $X\n"),
+                doc("TWO", 3, false, false, "two\n")
+            ],
+            flags: vec![
+                Flag {
+                    name: "mount".into(),
+                    value: Some("type=cache,target=/c".into())
+                },
+                Flag {
+                    name: "network".into(),
+                    value: Some("none".into())
+                },
+            ],
+        })
+    );
+    let K::Run(chomped) = &k[2] else { panic!() };
+    assert_eq!(chomped.heredocs[0].content, "\tindented\n");
+    assert_eq!(chomped.heredocs[0].text(), "indented\n");
+    let K::Run(exec) = &k[3] else { panic!() };
+    assert_eq!(
+        exec.command,
+        Command::Exec(vec!["echo".into(), "<<EOF".into()])
+    );
+    assert!(exec.heredocs.is_empty());
+    assert_eq!(
+        error("FROM a\nRUN --mnt=x true\n"),
+        "Containerfile:2:5: unknown flag --mnt for RUN (hint: did you mean --mount?)"
+    );
+}
+
+#[test]
+fn crlf_bom_and_continuation_columns() {
+    let cf = parse("\u{feff}FROM a\r\nENV A=1 \\\r\n    B=2 C=3\r\n");
+    assert_eq!(cf.instructions.len(), 2);
+    // An error on a continuation line names that line and column.
+    let e = error("FROM a\nENV A=1 \\\n    B=2 \\\n  C\n");
+    assert_eq!(e, "Containerfile:2:5: ENV: can't find = in \"C\" (hint: every word must be name=value; quote values with spaces)");
+    let e = error("FROM a\nCOPY \\\n  --frm=x a b\n");
+    assert!(
+        e.starts_with("Containerfile:3:3: unknown flag --frm"),
+        "{e}"
+    );
 }

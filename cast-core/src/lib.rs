@@ -2,14 +2,17 @@
 //!
 //! - [`run_config`]: what the guest runs ([`RunConfig`]), the OCI image config it
 //!   starts from ([`ImageConfig`]), exposed ports.
+//! - [`cache_entry`]: the one way a cache entry is written (temp, check, sync,
+//!   rename), files and directories.
 //! - [`cache_root`]: the cache root and the areas each crate writes in it.
 //! - [`settings`]: the VM settings (cpus, memory, timeouts, …): defaults, one parser
 //!   per setting, the sources and their precedence.
 //!
-//! Nothing here does I/O beyond finding the cache root; it has no dependency on
-//! another cast crate, so every crate of the flow (Containerfile → image → root
-//! image → payload → executable → VM) can use it.
+//! Nothing here does I/O beyond finding the cache root and writing entries in it;
+//! it has no dependency on another cast crate, so every crate of the flow
+//! (Containerfile → image → root image → payload → executable → VM) can use it.
 
+pub mod cache_entry;
 pub mod cache_root;
 pub mod run_config;
 pub mod settings;

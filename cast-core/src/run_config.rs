@@ -33,6 +33,10 @@ pub struct RunConfig {
     pub volumes: BTreeSet<String>,
     /// `SHELL` for shell-form commands; `None` means `["/bin/sh", "-c"]`.
     pub shell: Option<Vec<String>>,
+    /// `ONBUILD` triggers, as text: they run at the start of a stage built
+    /// on this one, then are dropped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub onbuild: Vec<String>,
 }
 
 /// An image config as OCI spells it, for [`RunConfig::from_image_config`].
@@ -58,6 +62,9 @@ pub struct ImageConfig {
     pub volumes: Vec<String>,
     /// Docker's `Shell` (empty means unset).
     pub shell: Vec<String>,
+    /// `OnBuild` triggers.
+    #[serde(default)]
+    pub on_build: Vec<String>,
 }
 
 impl RunConfig {
@@ -86,6 +93,7 @@ impl RunConfig {
         rc.stop_signal = non_empty(c.stop_signal);
         rc.volumes = c.volumes.into_iter().collect();
         rc.shell = (!c.shell.is_empty()).then_some(c.shell);
+        rc.onbuild = c.on_build;
         rc
     }
 

@@ -3,11 +3,12 @@
 //! Sources are pluggable ([`KernelSource`]); every one ends as an extracted tree
 //! (`boot/vmlinuz-*` + `lib/modules/<release>/`) or a bare kernel file, from which the
 //! bundle is written to a temporary directory beside the destination and renamed
-//! into place, so a half-made bundle is never found.
+//! into place ([`cast_core::cache_entry`]), so a half-made bundle is never found.
 
 use crate::bundle::{BundleManifest, KernelBundle, BUNDLE_FORMAT};
 use crate::modules::{self, ModuleError, GUEST_MODULES};
 use crate::vmlinux::{extract_vmlinux, VmlinuxError};
+use cast_core::cache_entry::{Placed, StagedDir};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -145,16 +146,19 @@ pub fn prepare(source: &KernelSource, dest: &Path) -> Result<KernelBundle, Prepa
             (image, modules, format!("debian:{name}"))
         }
     };
-    let staging = work.path().join("bundle");
-    let manifest = write_bundle(&image, module_tree.as_deref(), &label, &staging)?;
-    if dest.exists() {
-        std::fs::remove_dir_all(dest).map_err(io_err(dest))?;
+    let staging = StagedDir::new(dest).map_err(io_err(parent))?;
+    let manifest = write_bundle(&image, module_tree.as_deref(), &label, staging.path())?;
+    match staging.replace().map_err(io_err(dest))? {
+        Placed::Ours => Ok(KernelBundle {
+            dir: dest.to_owned(),
+            manifest,
+        }),
+        // Another prepare of `dest` finished between our replace's two renames.
+        Placed::Theirs => KernelBundle::open(dest).map_err(|e| PrepareError::Io {
+            path: dest.to_owned(),
+            source: std::io::Error::other(e),
+        }),
     }
-    std::fs::rename(&staging, dest).map_err(io_err(dest))?;
-    Ok(KernelBundle {
-        dir: dest.to_owned(),
-        manifest,
-    })
 }
 
 /// Writes vmlinux, modules and bundle.json into `out`.

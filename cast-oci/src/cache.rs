@@ -6,7 +6,7 @@
 //!
 //! Concurrency argument: an entry is written to a temp file in the same directory,
 //! hashed while written, checked against its digest, fsynced and then `rename`d to its
-//! final name. Rename within a directory is atomic, so a reader sees either no entry
+//! final name ([`cast_core::cache_entry`]). Rename within a directory is atomic, so a reader sees either no entry
 //! or a complete, verified one — never a half-written file — and two writers of the
 //! same digest both rename identical bytes. The per-digest `flock` only avoids
 //! downloading the same blob twice at once; correctness does not depend on it.
@@ -20,6 +20,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use cast_core::cache_entry::{self, StagedFile};
 use cast_core::CacheRoot;
 use fs4::fs_std::FileExt;
 
@@ -63,7 +64,7 @@ impl BlobCache {
             return;
         };
         for e in entries.flatten() {
-            let stale = e.file_name().to_string_lossy().starts_with(".tmp-")
+            let stale = cache_entry::is_temp(&e.file_name().to_string_lossy())
                 && e.metadata()
                     .and_then(|m| m.modified())
                     .ok()
@@ -150,23 +151,20 @@ impl BlobCache {
             self.mark_used(digest);
             return Ok(final_path);
         }
+        // With the lock held, temporaries of this blob are leftovers of killed writers.
+        cache_entry::remove_leftovers(&final_path);
         let dir = self.blob_dir();
-        let tmp = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .tempfile_in(&dir)
-            .map_err(|e| Error::io("create temp file in", &dir, e))?;
-        let mut w = HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, tmp));
+        let mut staged =
+            StagedFile::new(&final_path).map_err(|e| Error::io("create temp file in", &dir, e))?;
+        let mut w = HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, staged.file()));
         fill(&mut w)?;
         let (actual, _, buf) = w.finish();
-        let tmp = buf
-            .into_inner()
+        buf.into_inner()
             .map_err(|e| Error::io("write", &dir, e.into_error()))?;
-        digest.verify(&actual, what, origin)?; // `tmp` is deleted on drop
-        tmp.as_file()
-            .sync_all()
-            .map_err(|e| Error::io("sync", tmp.path(), e))?;
-        tmp.persist(&final_path)
-            .map_err(|e| Error::io("rename into place", &final_path, e.error))?;
+        digest.verify(&actual, what, origin)?; // `staged` is removed on drop
+        staged
+            .commit()
+            .map_err(|e| Error::io("store", &final_path, e))?;
         Ok(final_path)
     }
 
@@ -215,16 +213,8 @@ impl BlobCache {
         digest: &Digest,
     ) -> Result<()> {
         let p = self.ref_path(registry, repository, tag);
-        let dir = p.parent().expect("ref path has a parent");
-        fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .tempfile_in(dir)
-            .map_err(|e| Error::io("create temp file in", dir, e))?;
-        tmp.write_all(digest.as_str().as_bytes())
-            .map_err(|e| Error::io("write", tmp.path(), e))?;
-        tmp.persist(&p)
-            .map_err(|e| Error::io("rename into place", &p, e.error))?;
+        cache_entry::write_file(&p, digest.as_str().as_bytes())
+            .map_err(|e| Error::io("store", &p, e))?;
         Ok(())
     }
 }

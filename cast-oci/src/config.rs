@@ -40,6 +40,7 @@ struct RawConfig {
     stop_signal: Option<String>,
     volumes: Option<BTreeMap<String, serde_json::Value>>,
     shell: Option<Vec<String>>,
+    on_build: Option<Vec<String>>,
 }
 
 /// Parses an image config blob (OCI `application/vnd.oci.image.config.v1+json` or
@@ -75,6 +76,7 @@ pub fn parse_config(bytes: &[u8], origin: &str) -> Result<(ImageConfig, Platform
         stop_signal: c.stop_signal.unwrap_or_default(),
         volumes: c.volumes.unwrap_or_default().into_keys().collect(),
         shell: c.shell.unwrap_or_default(),
+        on_build: c.on_build.unwrap_or_default(),
     };
     let platform = Platform {
         os: raw.os.unwrap_or_else(|| "linux".into()),

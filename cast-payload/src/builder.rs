@@ -335,7 +335,7 @@ pub fn compressed_kernel(vmlinux: &Path, level: i32) -> Result<CompressedKernel,
         source,
     })?;
     if let Some(entry) = entry {
-        let _ = store(&entry, &data); // best-effort
+        let _ = cast_core::cache_entry::write_file(&entry, &data); // best-effort
     }
     Ok(CompressedKernel {
         data,
@@ -350,15 +350,4 @@ fn cache_entry(sha: &str, level: i32) -> Option<PathBuf> {
 
 fn decodes_to(data: &[u8], raw: &[u8]) -> bool {
     zstd::bulk::decompress(data, raw.len()).is_ok_and(|d| d == raw)
-}
-
-/// Writes `data` to `entry` through a temporary file and a rename.
-fn store(entry: &Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = entry.parent().expect("entries live in a directory");
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(data)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(entry).map_err(|e| e.error)?;
-    Ok(())
 }

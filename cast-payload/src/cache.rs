@@ -4,9 +4,10 @@
 //!
 //! - Concurrent first runs: an exclusive file lock (`<sha256>.lock`, never removed)
 //!   serialises extraction; the others wait, then find the entry.
-//! - Crashes: the kernel is decoded into `<sha256>.tmp<pid>`, checked against its
-//!   SHA-256, fsynced, then renamed into place (and the directory fsynced). An entry
-//!   exists only complete; leftovers of a killed run are removed under the lock.
+//! - Crashes: the kernel is decoded into a temporary beside the entry, checked
+//!   against its SHA-256, fsynced, then renamed into place (and the directory
+//!   fsynced), by [`cast_core::cache_entry`]. An entry exists only complete;
+//!   leftovers of a killed run are removed under the lock.
 //! - An entry is trusted by name and size: only this code creates it, after the hash
 //!   check.
 //! - A cache that cannot be written is reported as [`CacheError::Unwritable`]; the
@@ -14,9 +15,10 @@
 
 use crate::format::{hex, Encoding, PartKind};
 use crate::reader::{Payload, ReadError};
+use cast_core::cache_entry::{self, StagedFile};
 use fs4::fs_std::FileExt;
 use sha2::{Digest, Sha256};
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -80,45 +82,26 @@ pub fn extract_kernel(payload: &Payload<'_>, root: &Path) -> Result<PathBuf, Cac
     if is_complete(&entry, part.decoded_length) {
         return Ok(entry); // another run extracted it while we waited
     }
-    remove_leftovers(&dir, sha);
-    let tmp = dir.join(format!("{sha}.tmp{}", std::process::id()));
-    let result = write_entry(payload, &tmp, &entry, &dir);
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
+    // With the lock held, temporaries of this entry are leftovers of killed runs.
+    cache_entry::remove_leftovers(&entry);
+    let result = write_entry(payload, &entry, &dir);
     drop(lock); // closing the file releases the lock
     result.map(|()| entry)
 }
 
-fn write_entry(
-    payload: &Payload<'_>,
-    tmp: &Path,
-    entry: &Path,
-    dir: &Path,
-) -> Result<(), CacheError> {
+fn write_entry(payload: &Payload<'_>, entry: &Path, dir: &Path) -> Result<(), CacheError> {
     let unwritable = |source| CacheError::Unwritable {
         dir: dir.to_owned(),
         source,
     };
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(tmp)
-        .map_err(unwritable)?;
-    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let mut staged = StagedFile::new(entry).map_err(unwritable)?;
+    let mut out = BufWriter::with_capacity(1 << 20, staged.file());
     decode_kernel(payload, &mut out).map_err(|e| match e {
         DecodeError::Read(e) => CacheError::Payload(e),
         DecodeError::Write(e) => unwritable(e),
-    })?;
-    let file = out.into_inner().map_err(|e| unwritable(e.into_error()))?;
-    file.sync_all().map_err(unwritable)?;
-    drop(file);
-    std::fs::rename(tmp, entry).map_err(unwritable)?;
-    // Make the rename itself durable; failure here leaves a usable entry.
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    })?; // `staged` is removed on drop
+    out.into_inner().map_err(|e| unwritable(e.into_error()))?;
+    staged.commit().map_err(unwritable)
 }
 
 /// Decoding the kernel failed.
@@ -193,17 +176,4 @@ fn is_complete(entry: &Path, len: u64) -> bool {
     entry
         .metadata()
         .is_ok_and(|m| m.is_file() && m.len() == len)
-}
-
-/// Removes `<sha>.tmp*` files: with the lock held, they are leftovers of killed runs.
-fn remove_leftovers(dir: &Path, sha: &str) {
-    let prefix = format!("{sha}.tmp");
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        if e.file_name().to_string_lossy().starts_with(&prefix) {
-            let _ = std::fs::remove_file(e.path());
-        }
-    }
 }

@@ -237,7 +237,7 @@ fn the_cache_extracts_once_recovers_leftovers_and_reports_unwritable_dirs() {
     // A killed run's leftover and no entry.
     std::fs::create_dir_all(cache.path().join("payload/kernel")).unwrap();
     std::fs::write(
-        cache.path().join(format!("payload/kernel/{sha}.tmp999")),
+        cache.path().join(format!("payload/kernel/.tmp-{sha}.x999")),
         b"half",
     )
     .unwrap();

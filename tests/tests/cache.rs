@@ -56,10 +56,10 @@ fn walk(path: &Path) -> Vec<PathBuf> {
 }
 
 fn build_entry(cache: &BuildCache, key: &str, image_len: usize) -> PathBuf {
-    let staging = cache.staging().unwrap();
+    let staging = cache.staging(key).unwrap();
     fs::write(staging.path().join("root.erofs"), vec![7u8; image_len]).unwrap();
     let stored = cache
-        .store(key, staging, &RunConfig::default(), Vec::new())
+        .store(staging, &RunConfig::default(), Vec::new())
         .unwrap();
     stored.root_image.parent().unwrap().to_owned()
 }
@@ -127,10 +127,11 @@ fn fixture(root: &Path) -> Fixture {
     age(&run_kernel, 45 * DAY);
     let run_kernel_lock = payload.join("b2b9.lock");
     fs::write(&run_kernel_lock, "").unwrap();
-    let fresh_temp = payload.join("c3c3.tmp4242"); // an extraction in progress
+    let fresh_temp = payload.join(".tmp-c3c3.x4242"); // an extraction in progress
     fs::write(&fresh_temp, vec![0u8; 1000]).unwrap();
 
-    let fresh_staging = builds.staging().unwrap().keep(); // a build in progress
+    let fresh_staging = root.join("build/.tmp-22cc.x4242"); // a build in progress
+    fs::create_dir(&fresh_staging).unwrap();
     fs::write(fresh_staging.join("root.erofs"), b"half").unwrap();
     let stale_temp = root.join("build/.tmp-crashed");
     fs::create_dir(&stale_temp).unwrap();

@@ -147,10 +147,10 @@ impl Entry {
     }
 }
 
-/// Whether a name is a writer's temp file or directory: `.tmp-*` (blobs, build
-/// staging, refs), `.tmp*` (compressed kernels), `<name>.tmp<pid>` (decompressed
-/// kernels, stamps), `.download-*`/`.kernel-work-*` (kernels from URLs), `.old-*`
-/// (replaced build entries), `.prune-*` (this command's own).
+/// Whether a name is a writer's temp file or directory: `.tmp-*` (every cache
+/// entry being written, see [`cast_core::cache_entry`]), `.download-*`/
+/// `.kernel-work-*` (kernels from URLs), `.prune-*` (this command's own), and the
+/// names earlier versions used (`.tmp*`, `<name>.tmp<pid>`, `.old-*`).
 pub fn is_temp(name: &str) -> bool {
     name.starts_with('.') || name.contains(".tmp")
 }

@@ -1,19 +1,24 @@
-//! Parsing a Containerfile into located, owned instructions.
+//! Parsing a Containerfile into located, owned instructions, with BuildKit's
+//! frontend as the reference.
 //!
-//! `parse-dockerfile` does the lexing (line continuations, JSON forms, heredocs,
-//! `# escape=`); this module turns its output into [`Instruction`]s that carry
-//! a [`Location`] and nothing borrowed, checks flags per instruction, and turns
-//! parser errors into [`Diagnostic`]s with `file:line:column` and a hint.
+//! [`lines`] turns the text into logical lines (directives, comments,
+//! continuations, heredoc bodies), [`parse`] turns each line into an
+//! [`Instruction`] (keyword, flags, arguments in JSON or shell form), and
+//! every error is a [`Diagnostic`] with `file:line:column` and a hint. The
+//! input is bounded ([`MAX_FILE_BYTES`]), must be UTF-8 and free of NUL bytes.
 //! Nothing is expanded here: values are kept raw for [`crate::eval`].
 
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
-use parse_dockerfile as pd;
+mod heredoc;
+mod lines;
+mod parse;
 
-mod convert;
-
-use convert::parser_error;
-pub(crate) use convert::Cx;
+pub use heredoc::Heredoc;
+use lines::Reader;
+pub use lines::MAX_FILE_BYTES;
+use parse::Parser;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -102,6 +107,33 @@ pub struct From {
     pub name: Option<String>,
 }
 
+/// An instruction flag as written: `--name=value` or `--name`, quotes removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flag {
+    /// The name, without `--`.
+    pub name: String,
+    /// The value after `=`, unexpanded; `None` for a bare `--name`.
+    pub value: Option<String>,
+}
+
+/// What a RUN line says, unexpanded.
+///
+/// `RUN [--mount=...] [--network=...] [--security=...] command`: the command in
+/// shell form (the text after the flags, continuations joined, heredoc
+/// bodies not included) or exec form (a JSON array of strings); the heredocs
+/// the shell-form line opens (`<<EOF`, `<<-EOF`, `3<<'EOF'`, several per
+/// line, anywhere in it), in order, with their bodies; and the flags as
+/// parsed (names checked, values not interpreted here).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Run {
+    /// The command.
+    pub command: Command,
+    /// Heredocs in the order they appear in the line (none in exec form).
+    pub heredocs: Vec<Heredoc>,
+    /// `--mount`, `--network`, `--security` in the order written.
+    pub flags: Vec<Flag>,
+}
+
 /// A COPY or ADD source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -148,8 +180,8 @@ pub enum InstructionKind {
     Env(Vec<(String, String)>),
     /// `LABEL k=v ...` (raw values).
     Label(Vec<(String, String)>),
-    /// `RUN`: refused at evaluation.
-    Run(Command),
+    /// `RUN`.
+    Run(Run),
     /// `CMD`.
     Cmd(Command),
     /// `ENTRYPOINT`.
@@ -170,9 +202,10 @@ pub enum InstructionKind {
     Workdir(String),
     /// `STOPSIGNAL signal`.
     Stopsignal(String),
-    /// `HEALTHCHECK` (ignored with a warning).
+    /// `HEALTHCHECK` (options checked; ignored with a warning).
     Healthcheck,
-    /// `ONBUILD instruction` (ignored with a warning): the trigger's text.
+    /// `ONBUILD instruction`: the trigger's text (heredoc bodies appended,
+    /// as an image config keeps it), run at the start of a child stage.
     Onbuild(String),
     /// `MAINTAINER name` (deprecated).
     Maintainer(String),
@@ -205,53 +238,133 @@ impl InstructionKind {
 }
 
 impl Containerfile {
-    /// Reads and parses `path`.
+    /// Reads and parses `path` (at most [`MAX_FILE_BYTES`] are read).
     pub fn read(path: &Path) -> Result<Self, ParseError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ParseError::Read {
+        let read_error = |source| ParseError::Read {
             path: path.to_owned(),
             source,
-        })?;
-        Ok(Self::parse(path, &text)?)
+        };
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes))
+            .map_err(read_error)?;
+        Ok(Self::parse_bytes(path, &bytes)?)
+    }
+
+    /// Parses raw bytes: more than [`MAX_FILE_BYTES`] or invalid UTF-8 is an
+    /// error at the offending place.
+    pub fn parse_bytes(path: &Path, bytes: &[u8]) -> Result<Self, Diagnostic> {
+        lines::check_size(path, bytes.len())?;
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Self::parse(path, text),
+            Err(e) => {
+                let valid = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default();
+                Err(
+                    Diagnostic::new(Location::at(path, valid, valid.len()), "invalid UTF-8")
+                        .with_hint("a Containerfile is UTF-8 text; re-save it as UTF-8"),
+                )
+            }
+        }
     }
 
     /// Parses `text`; `path` is only used in locations.
     pub fn parse(path: &Path, text: &str) -> Result<Self, Diagnostic> {
-        // parse-dockerfile strips a BOM; spans are relative to the rest.
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let file = pd::parse(text).map_err(|e| parser_error(path, text, &e))?;
-        let escape = file
-            .parser_directives
-            .escape
-            .as_ref()
-            .map_or('\\', |d| d.value.value);
+        let mut parser = Parser {
+            reader: Reader::new(path, text)?,
+            stage_names: Default::default(),
+        };
         let mut warnings = Vec::new();
-        let syntax = file.parser_directives.syntax.as_ref().map(|d| {
-            let loc = Location::at(path, text, d.span().start);
-            warnings.push(Warning::at(
-                loc,
-                format!(
-                    "`# syntax={}` ignored: cargo-cast has its own frontend",
-                    d.value.value
-                ),
-            ));
-            d.value.value.to_owned()
-        });
-        if let Some(check) = &file.parser_directives.check {
-            let loc = Location::at(path, text, check.span().start);
-            warnings.push(Warning::at(loc, "`# check=` ignored"));
+        let mut syntax = None;
+        for (name, value, loc) in &parser.reader.directives {
+            match name.as_str() {
+                "syntax" => {
+                    warnings.push(Warning::at(
+                        loc.clone(),
+                        format!("`# syntax={value}` ignored: cargo-cast has its own frontend"),
+                    ));
+                    syntax = Some(value.clone());
+                }
+                "check" => warnings.push(Warning::at(loc.clone(), "`# check=` ignored")),
+                _ => {}
+            }
         }
-        let cx = Cx { path, text, escape };
-        let instructions = file
-            .instructions
-            .iter()
-            .map(|i| cx.convert(i))
-            .collect::<Result<_, _>>()?;
+        let mut instructions = Vec::new();
+        while let Some(line) = parser.reader.next_line() {
+            instructions.push(parser.instruction(&line)?);
+        }
+        for (loc, note) in parser.reader.notes.drain(..) {
+            warnings.push(Warning::at(loc, note));
+        }
+        check_first_from(path, &instructions)?;
         Ok(Self {
             path: path.to_owned(),
-            escape,
+            escape: parser.reader.escape,
             syntax,
             instructions,
             warnings,
         })
+    }
+
+    /// Parses an ONBUILD trigger from a base image's config (one instruction,
+    /// heredoc bodies after it); every location and error is put at `at`,
+    /// the FROM that runs it, as BuildKit does.
+    pub fn trigger(at: &Location, expression: &str) -> Result<Instruction, Diagnostic> {
+        let relocate = |d: Diagnostic| {
+            Diagnostic::new(
+                at.clone(),
+                format!(
+                    "ONBUILD trigger {} of the base image: {}",
+                    crate::words::shown(expression.lines().next().unwrap_or_default()),
+                    d.message
+                ),
+            )
+        };
+        let mut parser = Parser {
+            reader: Reader::new(&at.file, expression).map_err(relocate)?,
+            stage_names: Default::default(),
+        };
+        let mut found = Vec::new();
+        while let Some(line) = parser.reader.next_line() {
+            found.push(parser.instruction(&line).map_err(relocate)?);
+        }
+        let [mut ins] = <[Instruction; 1]>::try_from(found).map_err(|_| {
+            relocate(Diagnostic::new(
+                at.clone(),
+                "an ONBUILD trigger must be a single instruction",
+            ))
+        })?;
+        if matches!(
+            ins.kind,
+            InstructionKind::From(_) | InstructionKind::Onbuild(_) | InstructionKind::Maintainer(_)
+        ) {
+            return Err(relocate(Diagnostic::new(
+                at.clone(),
+                format!("{} isn't allowed as an ONBUILD trigger", ins.kind.keyword()),
+            )));
+        }
+        ins.location = at.clone();
+        Ok(ins)
+    }
+}
+
+/// Only ARG may come before the first FROM, and there must be one.
+fn check_first_from(path: &Path, instructions: &[Instruction]) -> Result<(), Diagnostic> {
+    let first_other = instructions
+        .iter()
+        .find(|i| !matches!(i.kind, InstructionKind::Arg(_)));
+    match first_other {
+        Some(i) if matches!(i.kind, InstructionKind::From(_)) => Ok(()),
+        other => {
+            let location = other
+                .or(instructions.first())
+                .map(|i| i.location.clone())
+                .unwrap_or_else(|| Location {
+                    file: path.to_owned(),
+                    line: 1,
+                    column: 1,
+                });
+            Err(Diagnostic::new(location, "missing FROM")
+                .with_hint("a Containerfile must start with FROM (only ARG may come before it)"))
+        }
     }
 }

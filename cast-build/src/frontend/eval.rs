@@ -8,6 +8,8 @@
 //! Base image configs come from a caller-supplied [`BaseImages`]; without one
 //! (as for `cargo cast info`), images contribute nothing and the stage says so.
 
+use std::collections::HashMap;
+
 use thiserror::Error;
 
 use crate::containerfile::{Containerfile, InstructionKind};
@@ -56,8 +58,12 @@ pub struct EvalOptions {
     pub target: Option<String>,
 }
 
-/// The platform arguments BuildKit predefines, for the host architecture.
-fn builtin_args() -> Vec<(String, String)> {
+/// Docker's `PATH` for a stage whose base sets none (`FROM scratch`).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The arguments BuildKit predefines: the platform ones for the host
+/// architecture and `TARGETSTAGE`, the name of the stage being built.
+fn builtin_args(target_stage: &str) -> Vec<(String, String)> {
     let arch = match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
@@ -74,6 +80,7 @@ fn builtin_args() -> Vec<(String, String)> {
         v.push((format!("{prefix}ARCH"), arch.to_owned()));
         v.push((format!("{prefix}VARIANT"), String::new()));
     }
+    v.push(("TARGETSTAGE".to_owned(), target_stage.to_owned()));
     v
 }
 
@@ -101,7 +108,7 @@ mod instruction;
 mod run;
 
 pub use copy::resolve_path;
-use instruction::{find_stage, Evaluator, StageState};
+use instruction::{find_stage, Evaluator, StageState, EXPANSION_BUDGET};
 
 /// Evaluates `file` into a [`Plan`].
 pub fn evaluate(
@@ -109,13 +116,37 @@ pub fn evaluate(
     options: &EvalOptions,
     bases: &mut dyn BaseImages,
 ) -> Result<Plan, EvalError> {
+    // Every stage name with its index, so `--from` and `FROM` look names up
+    // in constant time and can tell a later stage from an image.
+    let mut names = HashMap::new();
+    let mut last_name = String::new();
+    for (index, from) in file
+        .instructions
+        .iter()
+        .filter_map(|i| match &i.kind {
+            InstructionKind::From(f) => Some(f),
+            _ => None,
+        })
+        .enumerate()
+    {
+        last_name = from
+            .name
+            .as_deref()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if let Some(n) = &from.name {
+            names.insert(n.to_ascii_lowercase(), index);
+        }
+    }
     let mut ev = Evaluator {
         file,
         options,
         used_args: Vec::new(),
         warnings: file.warnings.clone(),
+        names,
+        budget: std::cell::Cell::new(EXPANSION_BUDGET),
     };
-    let builtins = builtin_args();
+    let builtins = builtin_args(options.target.as_deref().unwrap_or(&last_name));
     // Global scope: builtins, then ARGs before the first FROM.
     let mut global: Vec<(String, Option<String>)> = builtins
         .iter()
@@ -158,9 +189,8 @@ pub fn evaluate(
                     .map(|p| ev.word(loc, p, &scope))
                     .transpose()?;
                 let lower = image.to_ascii_lowercase();
-                let (base, run_config, known) = if let Some(prev) = stages
-                    .iter()
-                    .find(|s| s.name.as_deref() == Some(lower.as_str()))
+                let earlier = ev.names.get(&lower).filter(|i| **i < stages.len());
+                let (base, mut run_config, known) = if let Some(prev) = earlier.map(|i| &stages[*i])
                 {
                     (Base::Stage(prev.index), prev.run_config.clone(), true)
                 } else if lower == "scratch" {
@@ -171,6 +201,10 @@ pub fn evaluate(
                         None => (Base::Image(image), RunConfig::default(), false),
                     }
                 };
+                if known && run_config.env_var("PATH").is_none() {
+                    run_config.set_env("PATH", DEFAULT_PATH);
+                }
+                let triggers = std::mem::take(&mut run_config.onbuild);
                 let stage = Stage {
                     index: stages.len(),
                     name: from.name.as_ref().map(|n| n.to_ascii_lowercase()),
@@ -182,17 +216,22 @@ pub fn evaluate(
                     run_config,
                     ops: Vec::new(),
                 };
-                current = Some(StageState {
+                let state = current.insert(StageState {
                     stage,
                     args: Vec::new(),
                     cmd_set: false,
                 });
+                // A base's ONBUILD triggers run first, as instructions of this stage.
+                for trigger in &triggers {
+                    let ins = Containerfile::trigger(loc, trigger)?;
+                    ev.instruction(state, loc, &ins.kind, &global, &builtins)?;
+                }
             }
             kind => {
                 let Some(state) = current.as_mut() else {
                     return Err(Diagnostic::new(loc.clone(), "missing FROM").into());
                 };
-                ev.instruction(state, loc, kind, &global, &builtins, &stages)?;
+                ev.instruction(state, loc, kind, &global, &builtins)?;
             }
         }
     }
@@ -202,7 +241,7 @@ pub fn evaluate(
     let target = match &options.target {
         None => stages.len() - 1,
         Some(t) => {
-            find_stage(&stages, t, stages.len()).ok_or_else(|| EvalError::UnknownTarget {
+            find_stage(&ev.names, t, stages.len()).ok_or_else(|| EvalError::UnknownTarget {
                 target: t.clone(),
                 available: stages
                     .iter()

@@ -5,34 +5,39 @@
 //! flags we cannot honour are refused by name. Whether a source is a URL is
 //! decided after expansion, when the plan is evaluated.
 
-use parse_dockerfile as pd;
-
-use crate::containerfile::{CopyArgs, Cx, Source};
-use crate::diag::Diagnostic;
+use crate::containerfile::{CopyArgs, Flag, Source};
+use crate::diag::{Diagnostic, Location};
 use crate::words;
+
+/// A flag as the parser found it, with where it is.
+#[derive(Debug, Clone)]
+pub(crate) struct RawFlag {
+    /// Name and value, quotes removed.
+    pub(crate) flag: Flag,
+    /// Where the `--` is.
+    pub(crate) at: Location,
+}
 
 /// The flags of one instruction, checked against the names it accepts.
 pub(crate) struct Flags {
-    flags: Vec<(String, Option<String>)>,
+    flags: Vec<RawFlag>,
 }
 
 impl Flags {
     /// Checks `options` against `allowed` (names without `--`).
     pub(crate) fn new(
-        cx: &Cx<'_>,
         keyword: &str,
-        options: &[pd::Flag<'_>],
+        options: &[RawFlag],
         allowed: &[&str],
     ) -> Result<Self, Diagnostic> {
-        let mut flags = Vec::new();
-        for flag in options {
-            let name = flag.name.value.to_string();
+        for raw in options {
+            let name = &raw.flag.name;
             if !allowed.contains(&name.as_str()) {
-                let diag = cx.err(
-                    flag.flag_span().start,
-                    format!("unknown flag --{name} for {keyword}"),
+                let diag = Diagnostic::new(
+                    raw.at.clone(),
+                    format!("unknown flag --{} for {keyword}", words::shown_bare(name)),
                 );
-                return Err(match words::nearest(&name, allowed) {
+                return Err(match words::nearest(name, allowed) {
                     Some(best) => diag.with_hint(format!("did you mean --{best}?")),
                     None if allowed.is_empty() => {
                         diag.with_hint(format!("{keyword} takes no flags"))
@@ -47,9 +52,31 @@ impl Flags {
                     )),
                 });
             }
-            flags.push((name, flag.value.as_ref().map(|v| v.value.to_string())));
+            if raw.flag.value.is_none() && !BOOL_FLAGS.contains(&name.as_str()) {
+                return Err(Diagnostic::new(
+                    raw.at.clone(),
+                    format!("missing a value on flag --{name}"),
+                )
+                .with_hint(format!("write --{name}=value")));
+            }
         }
-        Ok(Self { flags })
+        Ok(Self {
+            flags: options.to_vec(),
+        })
+    }
+
+    /// The flags as parsed, for instructions that keep them (RUN).
+    pub(crate) fn into_flags(self) -> Vec<Flag> {
+        self.flags.into_iter().map(|r| r.flag).collect()
+    }
+
+    /// Where the last `--name` is.
+    pub(crate) fn location(&self, name: &str) -> Option<Location> {
+        self.flags
+            .iter()
+            .rev()
+            .find(|r| r.flag.name == name)
+            .map(|r| r.at.clone())
     }
 
     /// The last value of `--name=value`.
@@ -57,16 +84,16 @@ impl Flags {
         self.flags
             .iter()
             .rev()
-            .find(|(n, _)| n == name)
-            .and_then(|(_, v)| v.clone())
+            .find(|r| r.flag.name == name)
+            .and_then(|r| r.flag.value.clone())
     }
 
     /// All values of a repeatable flag.
     pub(crate) fn values(&self, name: &str) -> Vec<String> {
         self.flags
             .iter()
-            .filter(|(n, _)| n == name)
-            .filter_map(|(_, v)| v.clone())
+            .filter(|r| r.flag.name == name)
+            .filter_map(|r| r.flag.value.clone())
             .collect()
     }
 
@@ -75,11 +102,28 @@ impl Flags {
         self.flags
             .iter()
             .rev()
-            .find(|(n, _)| n == name)
-            .is_some_and(|(_, v)| v.as_deref().is_none_or(|v| !matches!(v, "false" | "0")))
+            .find(|r| r.flag.name == name)
+            .is_some_and(|r| {
+                r.flag
+                    .value
+                    .as_deref()
+                    .is_none_or(|v| !matches!(v, "false" | "0"))
+            })
     }
 }
 
+/// Flags that may be written without a value.
+const BOOL_FLAGS: &[&str] = &["link", "keep-git-dir", "parents"];
+/// Flags accepted by RUN, kept as parsed for the builder.
+pub(crate) const RUN_FLAGS: &[&str] = &["mount", "network", "security"];
+/// Flags accepted by HEALTHCHECK CMD.
+pub(crate) const HEALTHCHECK_FLAGS: &[&str] = &[
+    "interval",
+    "timeout",
+    "start-period",
+    "start-interval",
+    "retries",
+];
 /// Flags accepted by COPY (`--parents` is refused separately).
 const COPY_FLAGS: &[&str] = &["from", "chown", "chmod", "link", "exclude", "parents"];
 /// Flags accepted by ADD.
@@ -94,48 +138,41 @@ const ADD_FLAGS: &[&str] = &[
 
 /// Builds COPY/ADD arguments from parser output.
 pub(crate) fn copy_args(
-    cx: &Cx<'_>,
     keyword: &str,
-    options: &[pd::Flag<'_>],
-    src: &[pd::Source<'_>],
-    dest: &pd::UnescapedString<'_>,
+    options: &[RawFlag],
+    sources: Vec<Source>,
+    dest: String,
 ) -> Result<CopyArgs, Diagnostic> {
     let allowed = if keyword == "ADD" {
         ADD_FLAGS
     } else {
         COPY_FLAGS
     };
-    let mut fl = Flags::new(cx, keyword, options, allowed)?;
+    let mut fl = Flags::new(keyword, options, allowed)?;
     for refused in ["parents", "keep-git-dir"] {
-        if let Some(flag) = options.iter().find(|f| f.name.value == refused) {
-            return Err(cx
-                .err(
-                    flag.flag_span().start,
-                    format!("{keyword} --{refused} is not supported"),
-                )
-                .with_hint(if refused == "parents" {
-                    "copy each directory with its own COPY"
-                } else {
-                    "git sources are not supported; clone the repository into the build context"
-                }));
+        if let Some(at) = fl.location(refused) {
+            return Err(
+                Diagnostic::new(at, format!("{keyword} --{refused} is not supported")).with_hint(
+                    if refused == "parents" {
+                        "copy each directory with its own COPY"
+                    } else {
+                        "git sources are not supported; clone the repository into the build context"
+                    },
+                ),
+            );
         }
     }
-    let mut sources = Vec::new();
-    for s in src {
-        match s {
-            pd::Source::Path(p) => sources.push(Source::Path(p.value.to_string())),
-            pd::Source::HereDoc(h) => {
-                sources.push(Source::HereDoc {
-                    content: h.value.to_string(),
-                    expand: h.expand,
-                });
-            }
-            _ => return Err(cx.err(dest.span.start, format!("{keyword}: unsupported source"))),
+    if let Some(at) = fl.location("from") {
+        if fl.value("from").as_deref() == Some("") {
+            return Err(
+                Diagnostic::new(at, format!("{keyword} --from needs a value"))
+                    .with_hint("name a stage or an image: --from=build"),
+            );
         }
     }
     Ok(CopyArgs {
         sources,
-        dest: dest.value.to_string(),
+        dest,
         from: fl.value("from"),
         chown: fl.value("chown"),
         chmod: fl.value("chmod"),

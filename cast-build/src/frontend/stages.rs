@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::chmod::Chmod;
 use crate::diag::{Location, Warning};
 use crate::runconfig::RunConfig;
 
@@ -196,8 +197,8 @@ pub struct CopyOp {
     pub dest: String,
     /// `--chown` value (`user[:group]`, names or ids).
     pub chown: Option<String>,
-    /// `--chmod` mode bits.
-    pub chmod: Option<u32>,
+    /// `--chmod`, octal or symbolic.
+    pub chmod: Option<Chmod>,
     /// `--exclude` patterns.
     pub exclude: Vec<String>,
     /// ADD `--checksum`: the SHA-256 (lowercase hex) every URL source must have.

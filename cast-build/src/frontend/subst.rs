@@ -13,6 +13,11 @@
 
 use thiserror::Error;
 
+/// How deep `${...}` may nest inside one word.
+pub const MAX_DEPTH: usize = 64;
+/// The longest text one word may expand to (16 MiB).
+pub const MAX_WORD_BYTES: usize = 16 << 20;
+
 /// Why a word could not be expanded.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum SubstError {
@@ -39,6 +44,12 @@ pub enum SubstError {
         /// The escaped character.
         escaped: char,
     },
+    /// `${A:-${A:-...}}` nested deeper than [`MAX_DEPTH`].
+    #[error("substitutions nested deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+    /// The expansion is longer than [`MAX_WORD_BYTES`].
+    #[error("the expansion is longer than {} MiB", MAX_WORD_BYTES >> 20)]
+    TooLong,
     /// `${VAR?msg}` / `${VAR:?msg}` on an unset (or empty) variable.
     #[error("{name}: {message}")]
     Required {
@@ -96,6 +107,7 @@ fn lex(
         escape,
         env,
         heredoc,
+        depth: 0,
     };
     let mut out = Words::default();
     lexer.process_until(None, &mut out, false)?;
@@ -130,6 +142,26 @@ impl Words {
         }
     }
 
+    /// Text outside quotes (an expansion): split on its whitespace, copied
+    /// in pieces rather than character by character.
+    fn unquoted_str(&mut self, s: &str) {
+        self.joined.push_str(s);
+        let mut rest = s;
+        while let Some(i) = rest.find(char::is_whitespace) {
+            if i > 0 {
+                self.current.push_str(&rest[..i]);
+                self.in_word = true;
+            }
+            self.finish_word();
+            let blank = rest[i..].chars().next().map_or(1, char::len_utf8);
+            rest = &rest[i + blank..];
+        }
+        if !rest.is_empty() {
+            self.current.push_str(rest);
+            self.in_word = true;
+        }
+    }
+
     fn quoted_str(&mut self, s: &str) {
         s.chars().for_each(|c| self.literal(c));
         // An empty quoted string still makes a word: `""`.
@@ -152,6 +184,8 @@ struct Lexer<'a> {
     /// Heredoc body: quotes are plain characters, escapes only protect `$`
     /// and the escape character.
     heredoc: bool,
+    /// How many `${` are open.
+    depth: usize,
 }
 
 impl Lexer<'_> {
@@ -203,7 +237,10 @@ impl Lexer<'_> {
                 }
                 '$' => {
                     let value = self.dollar()?;
-                    value.chars().for_each(|c| out.unquoted(c));
+                    if out.joined.len() + value.len() > MAX_WORD_BYTES {
+                        return Err(SubstError::TooLong);
+                    }
+                    out.unquoted_str(&value);
                 }
                 _ => {
                     self.pos += 1;
@@ -248,7 +285,13 @@ impl Lexer<'_> {
                     self.pos += 1;
                     return Ok(s);
                 }
-                Some('$') => s.push_str(&self.dollar()?),
+                Some('$') => {
+                    let value = self.dollar()?;
+                    if s.len() + value.len() > MAX_WORD_BYTES {
+                        return Err(SubstError::TooLong);
+                    }
+                    s.push_str(&value);
+                }
                 Some(c) => {
                     self.pos += 1;
                     if c == self.escape {
@@ -273,6 +316,16 @@ impl Lexer<'_> {
     }
 
     fn dollar(&mut self) -> Result<String, SubstError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(SubstError::TooDeep);
+        }
+        self.depth += 1;
+        let value = self.dollar_inner();
+        self.depth -= 1;
+        value
+    }
+
+    fn dollar_inner(&mut self) -> Result<String, SubstError> {
         self.pos += 1;
         if self.peek() != Some('{') {
             let name = self.name();

@@ -4,7 +4,7 @@
 //! whitespace outside quotes, keeping quotes and escapes in the words (they are
 //! removed later, by substitution). `KEY value` (the legacy form) and
 //! `KEY=value ...` are told apart by whether the first word holds a `=`.
-//! Shell-form commands keep their text; only line continuations are joined.
+//! Text echoed in messages goes through [`shown`]: escaped and cut short.
 
 /// Splits on whitespace outside quotes; quotes and escapes stay in the words.
 pub fn split_words(text: &str, escape: char) -> Vec<String> {
@@ -88,30 +88,32 @@ pub fn arg_decls(text: &str, escape: char) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
-/// Joins line continuations (escape, optional blanks, newline) of raw shell-form
-/// text and drops the comment lines inside them, as Docker's parser does.
-pub fn join_continuations(raw: &str, escape: char) -> String {
-    let mut out = String::with_capacity(raw.len());
-    let mut lines = raw.split('\n').peekable();
-    let mut first = true;
-    while let Some(line) = lines.next() {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        if !first && line.trim_start().starts_with('#') {
-            continue;
-        }
-        first = false;
-        let trimmed = line.trim_end_matches([' ', '\t']);
-        match trimmed.strip_suffix(escape) {
-            Some(body) if lines.peek().is_some() => out.push_str(body),
-            _ => {
-                out.push_str(line);
-                if lines.peek().is_some() {
-                    out.push('\n');
-                }
+/// The longest piece of user text echoed in a message, in characters.
+const SHOWN_CHARS: usize = 60;
+
+/// User text for a message: control characters escaped, cut after 60
+/// characters (a 1 MB token is not echoed whole).
+pub fn shown_bare(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .take(SHOWN_CHARS)
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
             }
-        }
+        })
+        .collect();
+    if text.chars().nth(SHOWN_CHARS).is_some() {
+        out.push('…');
     }
-    out.trim().to_owned()
+    out
+}
+
+/// [`shown_bare`] in double quotes.
+pub fn shown(text: &str) -> String {
+    format!("\"{}\"", shown_bare(text))
 }
 
 /// Edit distance used for "did you mean" hints.

@@ -211,7 +211,7 @@ fn containerfile(
     }
     let ctx = BuildContext::open_for(context, Some(&file)).map_err(E::from)?;
     let built = crate::build_with(&plan, &ctx, images, &mut remote, runs).map_err(E::from)?;
-    let staging = options.cache.staging()?;
+    let staging = options.cache.staging(&key)?;
     erofs::write_image_to_path(
         &built.tree,
         &options.erofs,
@@ -221,9 +221,7 @@ fn containerfile(
     let file = file.canonicalize().unwrap_or(file);
     let inputs = std::iter::once(file).chain(built.context_files);
     Ok((
-        options
-            .cache
-            .store(&key, staging, &built.run_config, inputs)?,
+        options.cache.store(staging, &built.run_config, inputs)?,
         false,
     ))
 }
@@ -251,11 +249,11 @@ fn prebuilt(
         return Ok((hit, true));
     }
     let tree = OciImages::apply_layers(&resolved).map_err(|e| err(e.to_string()))?;
-    let staging = options.cache.staging()?;
+    let staging = options.cache.staging(&key)?;
     erofs::write_image_to_path(&tree, &options.erofs, &staging.path().join("root.erofs"))
         .map_err(ImageError::Write)?;
     let rc = run_config_of(&resolved.config);
-    Ok((options.cache.store(&key, staging, &rc, Vec::new())?, false))
+    Ok((options.cache.store(staging, &rc, Vec::new())?, false))
 }
 
 /// Applies the crate's entrypoint, cmd and env over the image's, as `docker run

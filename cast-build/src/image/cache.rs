@@ -9,8 +9,8 @@
 //! records them with a fingerprint each (SHA-256 of the contents and the mode; a
 //! directory's sorted entry names; a symlink's target) and a lookup re-checks
 //! them: a changed file is a miss, and the rebuild replaces the entry. Entries are
-//! written to a temporary directory and renamed into place, so a reader never
-//! sees half an entry.
+//! written to a temporary directory and renamed into place
+//! ([`cast_core::cache_entry`]), so a reader never sees half an entry.
 //!
 //! Last use: a hit sets the entry directory's mtime to now, so `cargo cast cache
 //! prune --older-than` keeps the entries builds still find.
@@ -19,6 +19,7 @@ use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use cast_core::cache_entry::StagedDir;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -137,31 +138,28 @@ impl BuildCache {
         })
     }
 
-    /// A fresh temporary directory in the cache to write a new entry's image into.
-    pub fn staging(&self) -> Result<tempfile::TempDir, CacheError> {
-        let err = |what: &str| {
-            let path = self.root.clone();
-            let what = what.to_owned();
-            move |source| CacheError { path, what, source }
-        };
-        std::fs::create_dir_all(&self.root).map_err(err("create"))?;
-        tempfile::Builder::new()
-            .prefix(".tmp-")
-            .tempdir_in(&self.root)
-            .map_err(err("create a temporary entry"))
+    /// A new entry for `key`, staged in a temporary directory in the cache: the
+    /// build writes the image (`root.erofs`) into it, then [`store`](Self::store)s it.
+    pub fn staging(&self, key: &str) -> Result<StagedDir, CacheError> {
+        StagedDir::new(&self.root.join(key)).map_err(|source| CacheError {
+            path: self.root.clone(),
+            what: "create a temporary entry".into(),
+            source,
+        })
     }
 
-    /// Stores `staging` (holding `root.erofs`) as the entry for `key`.
+    /// Stores `staging` (holding `root.erofs`) as its key's entry, replacing a
+    /// stale one.
     pub fn store(
         &self,
-        key: &str,
-        staging: tempfile::TempDir,
+        staging: StagedDir,
         run_config: &RunConfig,
         inputs: impl IntoIterator<Item = PathBuf>,
     ) -> Result<CachedImage, CacheError> {
-        let dir = staging.path();
+        let target = staging.dest().to_owned();
+        let key = target.file_name().unwrap_or_default().to_string_lossy();
         let err = |what: &str| {
-            let path = dir.to_owned();
+            let path = target.clone();
             let what = what.to_owned();
             move |source| CacheError { path, what, source }
         };
@@ -172,30 +170,13 @@ impl BuildCache {
                 (p, f)
             })
             .collect();
+        let dir = staging.path();
         std::fs::write(dir.join("run-config.json"), json(run_config)).map_err(err("write"))?;
         std::fs::write(dir.join("inputs.json"), json(&Inputs { files })).map_err(err("write"))?;
-        let target = self.root.join(key);
-        // A stale entry (its inputs changed) is moved aside, then replaced.
-        if target.exists() {
-            let old = self.root.join(format!(".old-{key}-{}", std::process::id()));
-            if std::fs::rename(&target, &old).is_ok() {
-                let _ = std::fs::remove_dir_all(&old);
-            }
-        }
-        let staged = staging.keep();
-        if let Err(e) = std::fs::rename(&staged, &target) {
-            let _ = std::fs::remove_dir_all(&staged);
-            // Another build stored the same key meanwhile: use that one.
-            return self.lookup(key).ok_or_else(|| CacheError {
-                path: target,
-                what: "store".into(),
-                source: e,
-            });
-        }
-        self.lookup(key).ok_or_else(|| CacheError {
-            path: self.root.join(key),
-            what: "read back".into(),
-            source: std::io::Error::other("an input changed while building"),
+        // Ours, or the same key another build stored meanwhile: either will do.
+        staging.replace().map_err(err("store"))?;
+        self.lookup(&key).ok_or_else(|| {
+            err("read back")(std::io::Error::other("an input changed while building"))
         })
     }
 }
@@ -267,10 +248,10 @@ mod tests {
     fn a_hit_marks_the_entry_used() {
         let tmp = tempfile::tempdir().unwrap();
         let cache = BuildCache::new(tmp.path().join("build"));
-        let staging = cache.staging().unwrap();
+        let staging = cache.staging("k1").unwrap();
         std::fs::write(staging.path().join("root.erofs"), b"image").unwrap();
         let stored = cache
-            .store("k1", staging, &RunConfig::default(), Vec::new())
+            .store(staging, &RunConfig::default(), Vec::new())
             .unwrap();
         let dir = stored.root_image.parent().unwrap().to_owned();
         let long_ago = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1 << 30);

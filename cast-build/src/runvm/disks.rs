@@ -127,7 +127,7 @@ impl DiskSet {
                     &mut tree,
                     Path::new("/"),
                     Metadata::default_dir(),
-                    graft::Override::default(),
+                    &graft::Override::default(),
                 )
                 .map_err(|e| e.to_string())?;
             }

@@ -17,9 +17,9 @@ use cast_payload::reader::verify_file_part;
 use cast_payload::{PartKind, Payload};
 use object::{Object, ObjectSection};
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The payload's place in the executable's file.
 #[derive(Debug)]
@@ -144,27 +144,11 @@ pub fn verify_root(payload: &Payload<'_>, located: &mut Located) -> Result<(), C
         PartKind::Root,
     )?;
     if let (Some(id), Some(stamp)) = (identity, stamp) {
-        let _ = write_stamp(&stamp, &id); // best-effort
+        let _ = cast_core::cache_entry::write_file(&stamp, id.as_bytes()); // best-effort
     }
     Ok(())
 }
 
 fn stamp_path(payload: &Payload<'_>) -> Option<PathBuf> {
     cast_core::CacheRoot::from_env().map(|c| c.payload_verified().join(payload.digest_hex()))
-}
-
-fn write_stamp(stamp: &Path, id: &str) -> std::io::Result<()> {
-    let dir = stamp.parent().expect("stamps live in a directory");
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        "{}.tmp{}",
-        stamp.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(id.as_bytes())?;
-    drop(f);
-    std::fs::rename(&tmp, stamp).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
 }

@@ -4,9 +4,11 @@
 
 use super::instruction::{find_stage, Evaluator};
 use super::Scope;
+use crate::chmod::Chmod;
 use crate::containerfile::{CopyArgs, Source};
 use crate::diag::{Diagnostic, Location};
-use crate::stages::{CopyFrom, CopyOp, CopySource, Stage};
+use crate::stages::{CopyFrom, CopyOp, CopySource};
+use crate::words::{shown, shown_bare};
 
 impl Evaluator<'_> {
     #[allow(clippy::too_many_arguments)]
@@ -17,19 +19,46 @@ impl Evaluator<'_> {
         args: &CopyArgs,
         scope: &Scope<'_>,
         workdir: Option<&str>,
-        earlier: &[Stage],
         index: usize,
     ) -> Result<CopyOp, Diagnostic> {
+        let keyword = if add { "ADD" } else { "COPY" };
         let from = match &args.from {
             None => CopyFrom::Context,
-            Some(f) => {
-                let f = self.word(loc, f, scope)?;
-                match find_stage(earlier, &f, index) {
+            Some(raw) => {
+                let f = self.word(loc, raw, scope)?;
+                if f.is_empty() {
+                    return Err(Diagnostic::new(
+                        loc.clone(),
+                        format!("{keyword} --from={} is empty", shown_bare(raw)),
+                    )
+                    .with_hint("give the ARG a value, or name a stage or image"));
+                }
+                if let Some(&later) = self.names.get(&f.to_ascii_lowercase()) {
+                    if later >= index {
+                        let what = if later == index {
+                            "this stage itself (a cycle)"
+                        } else {
+                            "a stage defined later"
+                        };
+                        return Err(Diagnostic::new(
+                            loc.clone(),
+                            format!("{keyword} --from={} names {what}", shown_bare(&f)),
+                        )
+                        .with_hint(format!(
+                            "stage {} must come before this one; move it up",
+                            shown(&f)
+                        )));
+                    }
+                }
+                match find_stage(&self.names, &f, index) {
                     Some(i) => CopyFrom::Stage(i),
                     None if f.parse::<usize>().is_ok() => {
                         return Err(Diagnostic::new(
                             loc.clone(),
-                            format!("--from={f}: no earlier stage with that index"),
+                            format!(
+                                "--from={}: no earlier stage with that index",
+                                shown_bare(&f)
+                            ),
                         ));
                     }
                     None => CopyFrom::Image(f),
@@ -69,15 +98,10 @@ impl Evaluator<'_> {
             None => None,
             Some(m) => {
                 let m = self.word(loc, m, scope)?;
-                Some(
-                    u32::from_str_radix(&m, 8)
-                        .ok()
-                        .filter(|v| *v <= 0o7777)
-                        .ok_or_else(|| {
-                            Diagnostic::new(loc.clone(), format!("invalid --chmod={m}"))
-                                .with_hint("use an octal mode like 755 or 0644")
-                        })?,
-                )
+                Some(Chmod::parse(&m).map_err(|e| {
+                    Diagnostic::new(loc.clone(), e)
+                        .with_hint("use an octal mode like 755 or a symbolic one like u=rwx,go=rx")
+                })?)
             }
         };
         let checksum = match &args.checksum {
@@ -109,15 +133,19 @@ fn classify(loc: &Location, add: bool, src: String) -> Result<CopySource, Diagno
     if add && git {
         return Err(Diagnostic::new(
             loc.clone(),
-            format!("ADD from a git repository is not supported: {src}"),
+            format!(
+                "ADD from a git repository is not supported: {}",
+                shown_bare(&src)
+            ),
         )
         .with_hint("clone the repository into the build context and COPY it"));
     }
     if http && !add {
-        return Err(
-            Diagnostic::new(loc.clone(), format!("COPY cannot download {src}"))
-                .with_hint("use ADD for URLs"),
-        );
+        return Err(Diagnostic::new(
+            loc.clone(),
+            format!("COPY cannot download {}", shown_bare(&src)),
+        )
+        .with_hint("use ADD for URLs"));
     }
     Ok(if http {
         CopySource::Url(src)
@@ -132,8 +160,11 @@ fn checksum(loc: &Location, value: &str, sources: &[CopySource]) -> Result<Strin
         .strip_prefix("sha256:")
         .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
         .ok_or_else(|| {
-            Diagnostic::new(loc.clone(), format!("invalid --checksum={value}"))
-                .with_hint("write --checksum=sha256:<64 hex digits>")
+            Diagnostic::new(
+                loc.clone(),
+                format!("invalid --checksum={}", shown_bare(value)),
+            )
+            .with_hint("write --checksum=sha256:<64 hex digits>")
         })?;
     if !sources.iter().all(|s| matches!(s, CopySource::Url(_))) {
         return Err(Diagnostic::new(

@@ -1,6 +1,9 @@
 //! Evaluation of one instruction inside a stage: ENV/ARG/LABEL substitution,
 //! CMD/ENTRYPOINT/SHELL rules, EXPOSE/VOLUME/USER/WORKDIR/STOPSIGNAL values.
 
+use std::cell::Cell;
+use std::collections::HashMap;
+
 use crate::containerfile::{Command, InstructionKind};
 use crate::diag::{Diagnostic, Location, Warning};
 use crate::runconfig::{signal_number, Port, RunConfig};
@@ -24,22 +27,30 @@ impl StageState {
 }
 
 /// A stage by name (case-insensitive) or index, among the first `before`.
-pub(super) fn find_stage(stages: &[Stage], key: &str, before: usize) -> Option<usize> {
-    let lower = key.to_ascii_lowercase();
-    if let Some(s) = stages[..before]
-        .iter()
-        .find(|s| s.name.as_deref() == Some(lower.as_str()))
-    {
-        return Some(s.index);
+pub(super) fn find_stage(
+    names: &HashMap<String, usize>,
+    key: &str,
+    before: usize,
+) -> Option<usize> {
+    match names.get(&key.to_ascii_lowercase()) {
+        Some(i) if *i < before => Some(*i),
+        _ => key.parse::<usize>().ok().filter(|i| *i < before),
     }
-    key.parse::<usize>().ok().filter(|i| *i < before)
 }
+
+/// The most text all expansions of one evaluation may produce (64 MiB):
+/// `ARG A=$B$B` doubled again and again stops here with an error.
+pub(crate) const EXPANSION_BUDGET: usize = 64 << 20;
 
 pub(super) struct Evaluator<'a> {
     pub(super) file: &'a Containerfile,
     pub(super) options: &'a EvalOptions,
     pub(super) used_args: Vec<String>,
     pub(super) warnings: Vec<Warning>,
+    /// Every stage name in the file (lower case) and its index.
+    pub(super) names: HashMap<String, usize>,
+    /// What expansions may still produce, in bytes.
+    pub(super) budget: Cell<usize>,
 }
 
 impl Evaluator<'_> {
@@ -49,8 +60,26 @@ impl Evaluator<'_> {
         word: &str,
         scope: &Scope<'_>,
     ) -> Result<String, Diagnostic> {
-        expand_word(word, self.file.escape, &|n| scope.get(n))
-            .map_err(|e| substitution_error(loc, word, &e))
+        let out = expand_word(word, self.file.escape, &|n| scope.get(n))
+            .map_err(|e| substitution_error(loc, word, &e))?;
+        self.charge(loc, out.len())?;
+        Ok(out)
+    }
+
+    /// Takes `bytes` from the expansion budget.
+    pub(super) fn charge(&self, loc: &Location, bytes: usize) -> Result<(), Diagnostic> {
+        let left = self.budget.get().checked_sub(bytes).ok_or_else(|| {
+            Diagnostic::new(
+                loc.clone(),
+                format!(
+                    "expansions produce more than {} MiB of text",
+                    EXPANSION_BUDGET >> 20
+                ),
+            )
+            .with_hint("an ARG or ENV that doubles itself grows exponentially")
+        })?;
+        self.budget.set(left);
+        Ok(())
     }
 
     fn words(
@@ -59,8 +88,10 @@ impl Evaluator<'_> {
         word: &str,
         scope: &Scope<'_>,
     ) -> Result<Vec<String>, Diagnostic> {
-        expand_words(word, self.file.escape, &|n| scope.get(n))
-            .map_err(|e| substitution_error(loc, word, &e))
+        let out = expand_words(word, self.file.escape, &|n| scope.get(n))
+            .map_err(|e| substitution_error(loc, word, &e))?;
+        self.charge(loc, out.iter().map(String::len).sum())?;
+        Ok(out)
     }
 
     /// The value of a declared ARG: build-arg, else default, else inherited.
@@ -104,7 +135,6 @@ impl Evaluator<'_> {
         kind: &InstructionKind,
         global: &[(String, Option<String>)],
         builtins: &[(String, String)],
-        earlier: &[Stage],
     ) -> Result<(), Diagnostic> {
         let env = st.stage.run_config.env.clone();
         let rc = &mut st.stage.run_config;
@@ -137,7 +167,20 @@ impl Evaluator<'_> {
                     if key.is_empty() {
                         return Err(Diagnostic::new(loc.clone(), "ENV names must not be empty"));
                     }
-                    expanded.push((key, self.word(loc, v, &scope)?));
+                    let value = self.word(loc, v, &scope)?;
+                    if key.contains(['\0', '=']) || value.contains('\0') {
+                        return Err(Diagnostic::new(
+                            loc.clone(),
+                            format!(
+                                "ENV {} cannot hold a NUL byte or a name with =",
+                                crate::words::shown(&key)
+                            ),
+                        )
+                        .with_hint(
+                            "a process environment cannot carry them; check the build arguments",
+                        ));
+                    }
+                    expanded.push((key, value));
                 }
                 expanded.iter().for_each(|(k, v)| rc.set_env(k, v));
             }
@@ -160,11 +203,19 @@ impl Evaluator<'_> {
             }
             InstructionKind::Run(command) => {
                 let line = super::run::RunLine {
-                    command,
-                    heredocs: Vec::new(),
-                    flags: Vec::new(),
+                    command: &command.command,
+                    heredocs: command
+                        .heredocs
+                        .iter()
+                        .map(|h| format!("{}{}\n", h.content, h.name))
+                        .collect(),
+                    flags: command
+                        .flags
+                        .iter()
+                        .map(|f| (f.name.clone(), f.value.clone()))
+                        .collect(),
                 };
-                let op = self.run(loc, &line, rc, &st.args, earlier, st.stage.index)?;
+                let op = self.run(loc, &line, rc, &st.args, st.stage.index)?;
                 st.stage.ops.push(Op::Run(op));
             }
             InstructionKind::Cmd(c) => {
@@ -193,7 +244,20 @@ impl Evaluator<'_> {
                 };
                 for spec in specs {
                     for word in self.words(loc, spec, &scope)? {
-                        let ports = Port::parse_spec(&word).map_err(|m| {
+                        // `[ip:][host:]port[/proto]`: only the container port
+                        // counts (BuildKit's ExposeInvalidFormat lint).
+                        let container = word.rsplit(':').next().unwrap_or_default();
+                        if container.len() != word.len() {
+                            self.warnings.push(Warning::at(
+                                loc.clone(),
+                                format!(
+                                    "EXPOSE should not define an IP address or host-port mapping, found {}; only {} is exposed",
+                                    crate::words::shown(&word),
+                                    crate::words::shown(container)
+                                ),
+                            ));
+                        }
+                        let ports = Port::parse_spec(container).map_err(|m| {
                             Diagnostic::new(loc.clone(), m)
                                 .with_hint("write EXPOSE 80, 80/udp or 8000-8010/tcp")
                         })?;
@@ -213,7 +277,6 @@ impl Evaluator<'_> {
                     args,
                     &scope,
                     rc.workdir.as_deref(),
-                    earlier,
                     st.stage.index,
                 )?;
                 st.stage.ops.push(Op::Copy(op));
@@ -277,7 +340,7 @@ impl Evaluator<'_> {
                 if signal_number(&sig).is_none() {
                     return Err(Diagnostic::new(
                         loc.clone(),
-                        format!("invalid stop signal {sig:?}"),
+                        format!("invalid stop signal {}", crate::words::shown(&sig)),
                     )
                     .with_hint("use a name like SIGTERM or a number like 15"));
                 }
@@ -289,12 +352,7 @@ impl Evaluator<'_> {
                     "HEALTHCHECK is ignored: microVMs have no health checks",
                 ));
             }
-            InstructionKind::Onbuild(trigger) => {
-                self.warnings.push(Warning::at(
-                    loc.clone(),
-                    format!("ONBUILD {trigger} is ignored"),
-                ));
-            }
+            InstructionKind::Onbuild(trigger) => rc.onbuild.push(trigger.clone()),
             InstructionKind::Maintainer(_) => {
                 self.warnings.push(Warning::at(
                     loc.clone(),
@@ -320,6 +378,9 @@ fn command_argv(c: &Command, rc: &RunConfig) -> Vec<String> {
 }
 
 fn substitution_error(loc: &Location, word: &str, e: &crate::subst::SubstError) -> Diagnostic {
-    Diagnostic::new(loc.clone(), format!("cannot expand {word:?}: {e}"))
-        .with_hint("see Docker's rules: $VAR, ${VAR}, ${VAR:-default}, ${VAR:+alt}")
+    Diagnostic::new(
+        loc.clone(),
+        format!("cannot expand {}: {e}", crate::words::shown(word)),
+    )
+    .with_hint("see Docker's rules: $VAR, ${VAR}, ${VAR:-default}, ${VAR:+alt}")
 }

@@ -8,7 +8,7 @@ use super::{resolve_path, Scope};
 use crate::containerfile::Command;
 use crate::diag::{Diagnostic, Location};
 use crate::runconfig::RunConfig;
-use crate::stages::{CopyFrom, RunMount, RunOp, Stage};
+use crate::stages::{CopyFrom, RunMount, RunOp};
 
 /// A RUN line's parts as the parser gives them.
 pub(super) struct RunLine<'a> {
@@ -27,7 +27,6 @@ impl Evaluator<'_> {
         line: &RunLine<'_>,
         rc: &RunConfig,
         args: &[(String, Option<String>)],
-        earlier: &[Stage],
         index: usize,
     ) -> Result<RunOp, Diagnostic> {
         let scope = Scope { env: &rc.env, args };
@@ -75,7 +74,7 @@ impl Evaluator<'_> {
                 .map(|v| self.word(loc, v, &scope))
                 .transpose()?;
             match (name.as_str(), value) {
-                ("mount", Some(v)) => op.mounts.push(mount(loc, &v, rc, earlier, index)?),
+                ("mount", Some(v)) => op.mounts.push(mount(loc, &v, rc, &self.names, index)?),
                 ("network", Some(v)) => match v.as_str() {
                     "none" => op.network_none = true,
                     "default" => {}
@@ -106,7 +105,7 @@ fn mount(
     loc: &Location,
     spec: &str,
     rc: &RunConfig,
-    earlier: &[Stage],
+    names: &std::collections::HashMap<String, usize>,
     index: usize,
 ) -> Result<RunMount, Diagnostic> {
     let bad = |m: String| {
@@ -168,7 +167,7 @@ fn mount(
             target: need_target()?,
             from: match from {
                 None => CopyFrom::Context,
-                Some(f) => match find_stage(earlier, &f, index) {
+                Some(f) => match find_stage(names, &f, index) {
                     Some(i) => CopyFrom::Stage(i),
                     None => CopyFrom::Image(f),
                 },

@@ -49,7 +49,7 @@ pub(super) fn apply(
     // Without --chown, context files become root's; stage files keep their owners.
     let ov = Override {
         owner,
-        mode: op.chmod,
+        mode: op.chmod.clone(),
     };
     let mut dir_meta = Metadata::default_dir();
     if let Some((uid, gid)) = owner {
@@ -115,7 +115,7 @@ impl Cx<'_> {
     fn context_override(&self) -> Override {
         Override {
             owner: Some(self.ov.owner.unwrap_or((0, 0))),
-            mode: self.ov.mode,
+            mode: self.ov.mode.clone(),
         }
     }
 
@@ -169,7 +169,7 @@ impl Cx<'_> {
             .into());
         }
         let dest = PathBuf::from(&self.op.dest);
-        let meta = self.ov.apply(Metadata::with_mode(0o644));
+        let meta = self.ov.apply(Metadata::with_mode(0o644), false);
         tree.add_file(&dest, &mut content.as_bytes(), meta)
             .map_err(self.tree_err(&dest))?;
         Ok(())
@@ -184,14 +184,17 @@ impl Cx<'_> {
         url: &str,
     ) -> Result<(), BuildError> {
         let (mut file, download) = remote.open(self.loc, url, self.op.checksum.as_deref())?;
-        let meta = self.context_override().apply(Metadata {
-            mode: 0o600,
-            mtime: Timestamp {
-                sec: download.last_modified.unwrap_or(0),
-                nsec: 0,
+        let meta = self.context_override().apply(
+            Metadata {
+                mode: 0o600,
+                mtime: Timestamp {
+                    sec: download.last_modified.unwrap_or(0),
+                    nsec: 0,
+                },
+                ..Metadata::default()
             },
-            ..Metadata::default()
-        });
+            false,
+        );
         let target = self.file_target(tree, &remote::file_name(url));
         tree.add_file(&target, &mut file, meta)
             .map_err(self.tree_err(&target))?;
@@ -294,16 +297,19 @@ impl Cx<'_> {
             fs::symlink_metadata(host)
         }
         .map_err(read_err)?;
-        let meta = self.context_override().apply(Metadata {
-            mode: md.mode() & 0o7777,
-            uid: 0,
-            gid: 0,
-            mtime: Timestamp {
-                sec: md.mtime(),
-                nsec: u32::try_from(md.mtime_nsec()).unwrap_or(0),
+        let meta = self.context_override().apply(
+            Metadata {
+                mode: md.mode() & 0o7777,
+                uid: 0,
+                gid: 0,
+                mtime: Timestamp {
+                    sec: md.mtime(),
+                    nsec: u32::try_from(md.mtime_nsec()).unwrap_or(0),
+                },
+                xattrs: Default::default(),
             },
-            xattrs: Default::default(),
-        });
+            md.is_dir(),
+        );
         let ft = md.file_type();
         if ft.is_dir() {
             tree.add_dir(target, meta).map_err(self.tree_err(target))?;
@@ -343,7 +349,7 @@ impl Cx<'_> {
             tree,
             &dest,
             self.dir_meta.clone(),
-            self.ov,
+            &self.ov,
         )
         .map_err(self.tree_err(&dest))?;
         Ok(())
@@ -395,7 +401,7 @@ impl Cx<'_> {
         for (id, path) in items {
             if src.inode(id).node.is_dir() {
                 let dest = self.dest_dir();
-                graft_contents(src, id, tree, &dest, self.dir_meta.clone(), self.ov)
+                graft_contents(src, id, tree, &dest, self.dir_meta.clone(), &self.ov)
                     .map_err(self.tree_err(&dest))?;
             } else {
                 let name = Path::new(&path)
@@ -403,7 +409,7 @@ impl Cx<'_> {
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
                 let target = self.file_target(tree, &name);
-                graft(src, id, tree, &target, self.ov).map_err(self.tree_err(&target))?;
+                graft(src, id, tree, &target, &self.ov).map_err(self.tree_err(&target))?;
             }
         }
         Ok(())

@@ -15,24 +15,26 @@ use std::path::{Path, PathBuf};
 use cast_rootfs::tree::AddError;
 use cast_rootfs::{ImageTree, InodeId, Metadata, Node};
 
+use crate::chmod::Chmod;
+
 /// Owner and mode to force on copied entries (`--chown`, `--chmod`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Override {
     /// `(uid, gid)` for every entry.
     pub owner: Option<(u32, u32)>,
-    /// Permission bits for every entry (directories included, as Docker does).
-    pub mode: Option<u32>,
+    /// `--chmod` for every entry (directories included, as Docker does).
+    pub mode: Option<Chmod>,
 }
 
 impl Override {
-    /// `meta` with the overrides applied.
-    pub fn apply(&self, mut meta: Metadata) -> Metadata {
+    /// `meta` of a directory (`is_dir`) or other entry with the overrides applied.
+    pub fn apply(&self, mut meta: Metadata, is_dir: bool) -> Metadata {
         if let Some((uid, gid)) = self.owner {
             meta.uid = uid;
             meta.gid = gid;
         }
-        if let Some(mode) = self.mode {
-            meta.mode = mode;
+        if let Some(mode) = &self.mode {
+            meta.mode = mode.apply(meta.mode, is_dir);
         }
         meta
     }
@@ -46,7 +48,7 @@ pub fn graft(
     id: InodeId,
     dst: &mut ImageTree,
     dst_path: &Path,
-    ov: Override,
+    ov: &Override,
 ) -> Result<u64, AddError> {
     let mut links: HashMap<InodeId, PathBuf> = HashMap::new();
     let mut count = 0;
@@ -63,7 +65,7 @@ pub fn graft(
                 links.insert(id, path.clone());
             }
         }
-        let meta = ov.apply(inode.meta.clone());
+        let meta = ov.apply(inode.meta.clone(), inode.node.is_dir());
         match &inode.node {
             Node::Dir(entries) => {
                 dst.add_dir(&path, meta)?;
@@ -99,7 +101,7 @@ pub fn graft_contents(
     dst: &mut ImageTree,
     dst_dir: &Path,
     dir_meta: Metadata,
-    ov: Override,
+    ov: &Override,
 ) -> Result<u64, AddError> {
     dst.mkdir_p(dst_dir, dir_meta)?;
     let mut count = 0;
@@ -121,7 +123,7 @@ pub fn clone_tree(src: &ImageTree) -> Result<ImageTree, crate::builder::BuildErr
         &mut dst,
         Path::new("/"),
         root_meta.clone(),
-        Override::default(),
+        &Override::default(),
     )
     .map_err(|source| crate::builder::BuildError::Tree {
         location: None,
