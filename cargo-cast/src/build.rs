@@ -259,9 +259,13 @@ fn finish(exe: &Executable, target: Option<&str>, env: &[(String, String)], ui: 
         let image = if exe.fresh {
             "up to date: nothing changed, no image work".to_owned()
         } else if p.cache_hit {
-            format!("image from cache in {} ms", p.image_ms)
+            format!("image from cache in {} ms, no build VM boots", p.image_ms)
         } else {
-            format!("image built in {} ms", p.image_ms)
+            format!(
+                "image built in {} ms, {}",
+                p.image_ms,
+                cast_build::image::run_summary(p.vm_boots, p.cached_steps)
+            )
         };
         ui.status(
             "Casted",

@@ -132,6 +132,8 @@ fn try_run(mut args: RunArgs) -> Result<i32, RunError> {
             offset: 0,
             size,
         },
+        disks: Vec::new(),
+        output: None,
         pass_fds: Vec::new(),
         spec: StartSpec {
             argv: args.command,

@@ -123,7 +123,20 @@ impl Qemu {
             spec.root.path.display().to_string().replace(',', ",,")
         ));
         push("-device".into());
-        push("virtio-blk-device,drive=root".into());
+        push("virtio-blk-device,drive=root,serial=root".into());
+        for (i, disk) in spec.disks.iter().enumerate() {
+            let ro = if disk.read_only { "on" } else { "off" };
+            push("-blockdev".into());
+            push(format!(
+                "driver=raw,node-name=disk{i},read-only={ro},file.driver=file,file.filename={},file.read-only={ro}",
+                disk.path.display().to_string().replace(',', ",,")
+            ));
+            push("-device".into());
+            push(format!(
+                "virtio-blk-device,drive=disk{i},serial={}",
+                disk.serial.replace(',', ",,")
+            ));
+        }
         if let Some(net) = &spec.network {
             for arg in crate::network::qemu_args(net) {
                 push(arg);
