@@ -57,7 +57,8 @@ fn run(log: &Log) -> Result<(), Error> {
     log.step("early mounts");
     let skip_net = net::disabled_on_cmdline();
     boot::load_modules(log, |name| {
-        !mounts::is_mount_module(name) && !(skip_net && net::NET_MODULES.contains(&name))
+        let net_module = skip_net && net::NET_MODULES.contains(&name);
+        !(mounts::is_mount_module(name) || net_module)
     })?;
     log.step("modules loaded");
     let mut channel = ports::Channel::open()?;

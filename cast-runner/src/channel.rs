@@ -270,7 +270,7 @@ impl ConsoleTail {
     }
 
     /// The last lines. Called once the VM has ended (or been killed): waits until the
-    /// console has closed, so its last words are in, at most [`Self::SETTLE`].
+    /// console has closed, so its last words are in, at most `SETTLE`.
     pub fn text(&self) -> String {
         let deadline = Instant::now() + Self::SETTLE;
         let mut s = self.0.state.lock().unwrap_or_else(|e| e.into_inner());

@@ -2,7 +2,7 @@
 //! signals and timeouts together.
 //!
 //! 1. Validate the root image; find QEMU ([`run`]); the rest runs on any [`Backend`]
-//!    ([`run_on`]): pick TTY mode and the accelerator; check that every published
+//!    (`run_on`): pick TTY mode and the accelerator; check that every published
 //!    host port can be bound.
 //! 2. Catch signals; start the VM (`attempt::Attempt`).
 //! 3. On the guest's Hello: send the [`StartSpec`], enter raw mode (TTY), pump stdin.
@@ -13,7 +13,7 @@
 //! 5. On the exit report: wait until every output byte arrived, Ack, stop the VM,
 //!    reap it, return the process's exit code.
 //!
-//! The host side a run talks to (stdio, signals) is a [`HostIo`]: the process's own in
+//! The host side a run talks to (stdio, signals) is a `HostIo`: the process's own in
 //! [`run`], pipes and an injected signal channel in the unit tests, which drive this
 //! loop with a fake engine (`vm::fake`) instead of QEMU.
 

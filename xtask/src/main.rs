@@ -19,8 +19,8 @@ mod bench_boot;
 mod bench_build;
 mod bench_casted;
 mod bench_image;
-mod bench_net;
 mod bench_mount;
+mod bench_net;
 mod demo;
 mod setup;
 

@@ -2,10 +2,10 @@
 //! executable, in build mode, over the stage's tree so far, and applies what the
 //! command changed as a layer.
 //!
-//! 1. The step's cache key: the tree's content digest ([`digest`]) + the RUN as
+//! 1. The step's cache key: the tree's content digest (`digest`) + the RUN as
 //!    evaluated (argv, env, user, workdir, mounts, network) + the platform. A hit
 //!    applies the stored layer and boots nothing.
-//! 2. Disks ([`disks`]): the tree as a plain EROFS image (the read-only lower), a
+//! 2. Disks (`disks`): the tree as a plain EROFS image (the read-only lower), a
 //!    sparse ext4 scratch disk (the overlay's upper: writes are bounded by the disk,
 //!    not guest memory), a sparse raw disk the guest writes the layer tar onto, and
 //!    one disk per bind/cache mount. No 9p: everything is a block device.

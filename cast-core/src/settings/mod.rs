@@ -30,8 +30,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::publish::PortMapping;
 use crate::mount::{self, Mount};
+use crate::publish::PortMapping;
 
 pub use parse::Accel;
 

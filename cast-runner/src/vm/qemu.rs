@@ -8,7 +8,7 @@
 //! - Lifetime: QEMU gets `PR_SET_PDEATHSIG(SIGKILL)`, so it dies with the runner even
 //!   on SIGKILL, and its own process group, so a terminal's Ctrl-C reaches only the
 //!   runner (which forwards it to the guest).
-//! - Host mounts: 9p shares, see [`qemu_9p`](super::qemu_9p).
+//! - Host mounts: 9p shares, see `qemu_9p`.
 //! - Under TCG the kernel is told the TSC rate (`tsc_early_khz`): without HPET/PM
 //!   timer, microvm guests otherwise sometimes hang calibrating it.
 
