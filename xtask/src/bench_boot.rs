@@ -36,38 +36,7 @@ pub fn run(args: Args) -> Result<()> {
     let khz = host_tsc_khz().context("no `cpu MHz` in /proc/cpuinfo")?;
 
     let raw = |_: &mut Option<u64>| -> Result<Duration> {
-        let mut cmd = Command::new("qemu-system-x86_64");
-        cmd.args([
-            "-nodefaults",
-            "-no-user-config",
-            "-display",
-            "none",
-            "-no-reboot",
-            "-serial",
-            "stdio",
-        ])
-        .args([
-            "-m",
-            "512",
-            "-smp",
-            "1",
-            "-accel",
-            "tcg",
-            "-cpu",
-            "max",
-            "-M",
-            "microvm,x-option-roms=off",
-        ])
-        .arg("-kernel")
-        .arg(kernel.kernel_path())
-        .arg("-initrd")
-        .arg(&initrd)
-        .arg("-append")
-        .arg(format!(
-            "console=ttyS0 quiet panic=-1 tsc_early_khz={khz} tsc=reliable no_timer_check \
-                 i8042.noaux i8042.nokbd i8042.nopnp cryptomgr.notests random.trust_cpu=on \
-                 mitigations=off nokaslr audit=0 8250.nr_uarts=1 reboot=t"
-        ));
+        let cmd = raw_qemu(&kernel, &initrd, khz, 512, 1);
         timed(cmd, None)
     };
     let cast = |cpus: &'static str| {
@@ -244,4 +213,34 @@ pub(crate) fn build_runner(release: bool) -> Result<PathBuf> {
     Ok(target
         .join(if release { "release" } else { "debug" })
         .join("cargo-cast"))
+}
+
+/// The baseline every benchmark compares with: raw QEMU with the runner's machine
+/// (microvm, TCG, no defaults), `kernel` and `initrd`, the kernel command line the
+/// environment notes found best (TSC fixed, no i8042 probe, quiet). Callers add
+/// devices.
+pub(crate) fn raw_qemu(
+    kernel: &KernelBundle,
+    initrd: &Path,
+    khz: u64,
+    memory_mib: u32,
+    cpus: u32,
+) -> Command {
+    let mut cmd = Command::new("qemu-system-x86_64");
+    cmd.args(["-nodefaults", "-no-user-config", "-display", "none"])
+        .args(["-no-reboot", "-serial", "stdio"])
+        .args(["-m", &memory_mib.to_string(), "-smp", &cpus.to_string()])
+        .args(["-accel", "tcg", "-cpu", "max"])
+        .args(["-M", "microvm,x-option-roms=off"])
+        .arg("-kernel")
+        .arg(kernel.kernel_path())
+        .arg("-initrd")
+        .arg(initrd)
+        .arg("-append")
+        .arg(format!(
+            "console=ttyS0 quiet panic=-1 tsc_early_khz={khz} tsc=reliable no_timer_check \
+             i8042.noaux i8042.nokbd i8042.nopnp cryptomgr.notests random.trust_cpu=on \
+             mitigations=off nokaslr audit=0 8250.nr_uarts=1 reboot=t rdinit=/init"
+        ));
+    cmd
 }
