@@ -67,7 +67,7 @@ pub struct CastFlags {
     /// No network for the guest: only `lo` [default: a NAT'd network card].
     #[arg(long)]
     pub no_network: bool,
-    /// Publish a guest port on the host: [ip:]host:guest[/tcp|udp], ranges as
+    /// Publish a guest port on the host: `[ip:]host:guest[/tcp|udp]`, ranges as
     /// 8000-8010:8000-8010; the host side binds 127.0.0.1 unless an address is given
     /// (no `-p` here: that is Cargo's --package).
     #[arg(long, value_name = "[IP:]HOST:GUEST[/PROTO]", value_parser = vm_flag(Key::Publish))]
@@ -87,7 +87,7 @@ pub struct CastFlags {
     /// Stop the VM after this long (30, 1.5s, 5m, 1h 30m; 0: no limit).
     #[arg(long, value_name = "DURATION", value_parser = vm_flag(Key::Timeout))]
     pub timeout: Option<String>,
-    /// Share a host path when the executable runs: HOST:GUEST[:ro], repeatable; a
+    /// Share a host path when the executable runs: `HOST:GUEST[:ro]`, repeatable; a
     /// relative HOST resolves where it runs (CAST_MOUNT replaces these).
     #[arg(long = "mount", value_name = "HOST:GUEST[:ro]", value_parser = vm_flag(Key::Mounts))]
     pub mounts: Vec<String>,
@@ -259,9 +259,13 @@ fn finish(exe: &Executable, target: Option<&str>, env: &[(String, String)], ui: 
         let image = if exe.fresh {
             "up to date: nothing changed, no image work".to_owned()
         } else if p.cache_hit {
-            format!("image from cache in {} ms", p.image_ms)
+            format!("image from cache in {} ms, no build VM boots", p.image_ms)
         } else {
-            format!("image built in {} ms", p.image_ms)
+            format!(
+                "image built in {} ms, {}",
+                p.image_ms,
+                cast_build::image::run_summary(p.vm_boots, p.cached_steps)
+            )
         };
         ui.status(
             "Casted",

@@ -52,14 +52,14 @@ pub struct RunArgs {
     /// User in the VM: name, uid, name:group or uid:gid.
     #[arg(short = 'u', long = "user", value_name = "USER")]
     pub(crate) user: Option<String>,
-    /// Share a host directory or file: HOST:GUEST[:ro] (a relative HOST resolves
+    /// Share a host directory or file: `HOST:GUEST[:ro]` (a relative HOST resolves
     /// against the current directory); repeatable; replaces CAST_MOUNT.
     #[arg(short = 'v', long = "volume", value_name = "HOST:GUEST[:ro]")]
     pub(crate) volumes: Vec<cast_core::mount::Mount>,
     /// Hostname of the VM.
     #[arg(long, default_value = "cast")]
     pub(crate) hostname: String,
-    /// Publish a guest port on the host: [ip:]host:guest[/tcp|udp]; ranges as
+    /// Publish a guest port on the host: `[ip:]host:guest[/tcp|udp]`; ranges as
     /// 8000-8010:8000-8010. The host side binds 127.0.0.1 unless an address is given.
     #[arg(short = 'p', long = "publish", value_name = "[IP:]HOST:GUEST[/PROTO]")]
     pub(crate) publish: Vec<String>,
@@ -132,6 +132,8 @@ fn try_run(mut args: RunArgs) -> Result<i32, RunError> {
             offset: 0,
             size,
         },
+        disks: Vec::new(),
+        output: None,
         pass_fds: Vec::new(),
         spec: StartSpec {
             argv: args.command,

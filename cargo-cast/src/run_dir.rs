@@ -35,14 +35,16 @@ pub fn prepare(dir: &Path, args: &mut RunArgs) -> Result<(), RunError> {
     let progress = std::io::stderr().is_terminal();
     let options = ImageOptions::from_env(progress).map_err(|e| fail(error_chain(&e)))?;
     let image = build_image(&cfg, &options).map_err(|e| fail(error_chain(&e)))?;
-    if std::env::var_os("CAST_DEBUG").is_some_and(|v| v == "1") {
-        let how = if image.cache_hit {
-            "from the cache"
-        } else {
-            "built"
-        };
-        eprintln!("cargo-cast: image {how} in {:?}", image.elapsed);
-    }
+    let how = if image.cache_hit {
+        "from the cache"
+    } else {
+        "built"
+    };
+    eprintln!(
+        "cargo-cast: image {how} in {} ms; {}",
+        image.elapsed.as_millis(),
+        image.run_summary()
+    );
     let rc = &image.run_config;
     let mut argv = rc.entrypoint.clone().unwrap_or_default();
     if args.command.is_empty() {

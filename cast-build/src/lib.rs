@@ -32,6 +32,7 @@ pub mod config;
 pub mod fetch;
 pub mod frontend;
 pub mod image;
+pub mod runvm;
 mod script;
 
 // The modules of each part, under the paths callers already use.
@@ -41,7 +42,8 @@ pub use image::{builder, cache, context, ignore, oci};
 pub use script::kernel;
 
 pub use builder::{
-    build, build_file, build_with, BaseTrees, BuildError, BuildFileError, Built, Remote,
+    build, build_file, build_with, BaseTrees, BuildError, BuildFileError, Built, NoRun, Remote,
+    RunInputs, RunSteps,
 };
 /// The run config types live in `cast-core` (every crate shares them); the crate's
 /// modules reach them as `crate::runconfig`.
@@ -53,4 +55,4 @@ pub use diag::{Diagnostic, Location, Warning};
 pub use eval::{evaluate, BaseImages, EvalError, EvalOptions, NoBaseImages};
 pub use info::{info, Info, InfoError};
 pub use script::{BakedSetting, Cast, CastError, CastReport, PayloadReport, REPORT_FILE};
-pub use stages::{Base, CopyFrom, CopyOp, CopySource, Op, Plan, Stage};
+pub use stages::{Base, CopyFrom, CopyOp, CopySource, Op, Plan, RunMount, RunOp, Stage};

@@ -39,6 +39,7 @@ fn try_build(text: &str) -> Result<Built, BuildError> {
         &plan,
         &BuildContext::open(ctx.path()).unwrap(),
         &mut NoImages,
+        &mut cast_build::NoRun,
     )
 }
 

@@ -58,7 +58,7 @@ fn try_build(dir: &Path, text: &str) -> Result<Built, BuildError> {
     let plan =
         evaluate(&cf, &EvalOptions::default(), &mut NoBaseImages).unwrap_or_else(|e| panic!("{e}"));
     let ctx = BuildContext::open(dir).unwrap();
-    build(&plan, &ctx, &mut Images)
+    build(&plan, &ctx, &mut Images, &mut cast_build::NoRun)
 }
 
 fn built(dir: &Path, text: &str) -> ImageTree {
@@ -272,7 +272,7 @@ fn copy_errors() {
         ("FROM scratch\nCOPY --from=nope /x /x\n", "Containerfile:2:1: cannot get image nope"),
         ("FROM base\nFROM scratch\nCOPY --from=0 /nope /x\n", "Containerfile:3:1: /nope not found in the --from source"),
         ("FROM scratch\nCOPY <<EOF /dir/\nx\nEOF\n", "Containerfile:2:1: a heredoc source needs a file destination (hint: name the file: COPY <<EOF /path/to/file)"),
-        ("FROM scratch\nCOPY a /a\nRUN true\n", "Containerfile:3:1: RUN needs build VMs, not supported yet (hint: do the work in build.rs or before the build and COPY the result)"),
+        ("FROM scratch\nCOPY a /a\nRUN true\n", "Containerfile:3:1: RUN needs build VMs, which this build has none of (hint: build with cargo cast build or cast_build::image::build_image)"),
     ];
     for (text, want) in cases {
         let e = try_build(dir.path(), text).expect_err(text);

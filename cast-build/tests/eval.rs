@@ -5,7 +5,7 @@ use std::path::Path;
 
 use cast_build::{
     evaluate, Base, BaseImages, Containerfile, CopyFrom, CopySource, EvalOptions, ImageConfig,
-    NoBaseImages, Op, Plan, RunConfig,
+    NoBaseImages, Op, Plan, RunConfig, RunOp,
 };
 
 fn plan_with(text: &str, build_args: &[(&str, &str)], bases: &mut dyn BaseImages) -> Plan {
@@ -214,16 +214,31 @@ fn copy_ops_are_expanded() {
 }
 
 #[test]
-fn run_is_refused_by_a_build_with_its_location() {
-    let p = plan("FROM a AS unused\nRUN x\nFROM b\nCOPY f /f\nRUN make\n");
-    let e = p.check_buildable().unwrap_err();
-    assert_eq!(e.to_string(), "Containerfile:5:1: RUN needs build VMs, not supported yet (hint: do the work in build.rs or before the build and COPY the result)");
-    assert!(
-        plan("FROM a AS unused\nRUN x\nFROM b\n")
-            .check_buildable()
-            .is_ok(),
-        "unused stages are skipped"
+fn run_carries_its_command_environment_and_context() {
+    let p = plan(
+        "FROM a AS unused\nRUN x\nFROM b\nARG V=1\nENV E=2\nUSER app\nWORKDIR /w\n\
+         RUN make $V\nSHELL [\"/bin/bash\", \"-c\"]\nRUN [\"/bin/true\", \"a\"]\nRUN echo\n",
     );
+    let runs: Vec<&RunOp> = p.stages[1]
+        .ops
+        .iter()
+        .filter_map(|o| match o {
+            Op::Run(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(runs[0].argv, ["/bin/sh", "-c", "make $V"]);
+    assert!(runs[0].shell_form);
+    assert_eq!(runs[0].env, ["E=2", "V=1"]);
+    assert_eq!(
+        (runs[0].user.as_deref(), runs[0].workdir.as_deref()),
+        (Some("app"), Some("/w"))
+    );
+    assert_eq!(runs[0].location.to_string(), "Containerfile:8:1");
+    assert_eq!(runs[1].argv, ["/bin/true", "a"]);
+    assert!(!runs[1].shell_form);
+    assert_eq!(runs[2].argv, ["/bin/bash", "-c", "echo"]);
+    assert_eq!(p.needed_stages(), [1]);
 }
 
 #[test]

@@ -44,7 +44,6 @@ volumes      /data
 stop signal  SIGINT
 warnings     DIR/Containerfile:1:3: `# syntax=docker/dockerfile:1` ignored: cargo-cast has its own frontend
              DIR/Containerfile:18:1: HEALTHCHECK is ignored: microVMs have no health checks
-             DIR/Containerfile:6:1: RUN needs build VMs, not supported yet; a build will fail here
              settings inherited from debian:12 are not shown (base image not fetched)
 ";
 

@@ -16,8 +16,8 @@
 
 pub mod cache_entry;
 pub mod cache_root;
-pub mod publish;
 pub mod mount;
+pub mod publish;
 pub mod run_config;
 pub mod settings;
 

@@ -19,6 +19,7 @@
 //! channel is up, and on the console otherwise; the VM powers off either way.
 
 mod boot;
+mod build;
 mod control;
 mod log;
 mod mounts;
@@ -56,7 +57,8 @@ fn run(log: &Log) -> Result<(), Error> {
     log.step("early mounts");
     let skip_net = net::disabled_on_cmdline();
     boot::load_modules(log, |name| {
-        !mounts::is_mount_module(name) && !(skip_net && net::NET_MODULES.contains(&name))
+        let net_module = skip_net && net::NET_MODULES.contains(&name);
+        !(mounts::is_mount_module(name) || net_module)
     })?;
     log.step("modules loaded");
     let mut channel = ports::Channel::open()?;
@@ -69,7 +71,10 @@ fn run(log: &Log) -> Result<(), Error> {
         other => return Err(format!("expected Start from the host, got {other:?}").into()),
     };
     log.step("start received");
-    let result = prepare(&spec, log).and_then(|()| process::run(*spec, &mut channel, log));
+    let result = match spec.build.clone() {
+        None => prepare(&spec, log).and_then(|()| process::run(*spec, &mut channel, log)),
+        Some(build) => run_build(*spec, &build, &mut channel, log),
+    };
     // What the process wrote to host mounts and the guest still caches goes to the
     // host before the exit report: the host stops the VM once it has the report.
     nix::unistd::sync();
@@ -98,7 +103,7 @@ fn prepare(spec: &cast_proto::StartSpec, log: &Log) -> Result<(), Error> {
     }
     let network = start_network(spec, log)?;
     let hosts = net::hosts_file(&spec.hostname, spec.network.as_ref());
-    rootfs::enter(&spec.hostname, &hosts)?;
+    rootfs::enter(&spec.hostname, &hosts, None)?;
     log.step("root switched");
     network.join().map_err(|_| "network set-up panicked")??;
     log.step("network up");
@@ -122,6 +127,32 @@ fn start_network(
         Some(network) => net::configure(&network),
         None => Ok(()),
     }))
+}
+
+/// Build mode: the root over the scratch disk, the mounts, the process, and (when it
+/// succeeded) its changes written as a layer on the diff disk.
+fn run_build(
+    spec: cast_proto::StartSpec,
+    build: &cast_proto::BuildSpec,
+    channel: &mut ports::Channel,
+    log: &Log,
+) -> Result<GuestMsg, Error> {
+    let disks = build::Disks::find(build)?;
+    rootfs::enter(&spec.hostname, "", Some(&disks))?;
+    log.step("root switched");
+    let mounts = build::Mounts::set_up(&build.mounts)?;
+    let mut exit = process::run(spec, channel, log)?;
+    let stubs = mounts.take_down();
+    if let GuestMsg::Exit {
+        status: cast_proto::ExitStatus::Code(0),
+        layer_bytes,
+        ..
+    } = &mut exit
+    {
+        *layer_bytes = Some(build::write_diff(&disks, &stubs)?);
+        log.step("layer written");
+    }
+    Ok(exit)
 }
 
 /// Ends the VM: with QEMU's `-no-reboot` a reboot makes QEMU exit at once.

@@ -130,6 +130,7 @@ pub fn run(spec: StartSpec, channel: &mut Channel, log: &Log) -> Result<GuestMsg
             "the process was killed by the guest's OOM killer (out of memory); raise CAST_MEMORY"
                 .to_owned()
         }),
+        layer_bytes: None,
     })
 }
 
@@ -209,6 +210,7 @@ fn exec_failure(argv0: &str, e: &io::Error) -> GuestMsg {
         stdout_bytes: 0,
         stderr_bytes: 0,
         message: Some(format!("exec: \"{argv0}\": {why}")),
+        layer_bytes: None,
     }
 }
 

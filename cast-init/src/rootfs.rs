@@ -12,6 +12,10 @@
 //! at half of the guest's memory ([`TMPFS_SIZES`]); filling them is "No space left
 //! on device", never the OOM killer taking the process. `/tmp` is the image's own
 //! (on the writable overlay, as in Docker), created with mode 1777 if missing.
+//!
+//! A build VM ([`crate::build`]) finds its root disk by serial and puts the upper
+//! layer on an ext4 scratch disk instead; it keeps the image's own /tmp and /run and
+//! writes no host files, so only the command's changes reach the layer.
 
 use nix::mount::{mount, MsFlags};
 use nix::unistd::{chdir, chroot, sethostname};
@@ -74,7 +78,7 @@ impl RootFs {
     }
 }
 
-fn mnt(
+pub(crate) fn mnt(
     source: &str,
     target: &str,
     fstype: Option<&str>,
@@ -86,27 +90,51 @@ fn mnt(
         .map_err(|e| io::Error::other(format!("mounting {source} on {target}: {e}")))
 }
 
+/// The filesystem type name of the disk `dev` (EROFS or ext4).
+pub(crate) fn fs_type(dev: &Path) -> io::Result<&'static str> {
+    let mut head = vec![0u8; 4096];
+    let n = File::open(dev)?.read(&mut head)?;
+    RootFs::detect(&head[..n])
+        .map(RootFs::name)
+        .ok_or_else(|| io::Error::other(format!("{} is neither EROFS nor ext4", dev.display())))
+}
+
 /// Mounts the root image with its overlay, switches into it, and prepares the
 /// process's world (API filesystems, hostname, `hosts`: see [`crate::net::hosts_file`]).
-pub fn enter(hostname: &str, hosts: &str) -> io::Result<()> {
-    let fs = wait_and_detect()?;
-    mnt(
-        ROOT_DEVICE,
-        LOWER,
-        Some(fs.name()),
-        MsFlags::MS_RDONLY,
-        None,
-    )?;
-    mnt(
-        "tmpfs",
-        RW,
-        Some("tmpfs"),
-        MsFlags::empty(),
-        Some(&format!("mode=0755,size={}", tmpfs_size(RW))),
-    )?;
+/// `build` is a build VM's disks.
+pub fn enter(hostname: &str, hosts: &str, build: Option<&crate::build::Disks>) -> io::Result<()> {
+    let (device, fs) = match build {
+        Some(disks) => (
+            disks.root.to_string_lossy().into_owned(),
+            fs_type(&disks.root)?,
+        ),
+        None => (ROOT_DEVICE.to_owned(), wait_and_detect()?.name()),
+    };
+    mnt(&device, LOWER, Some(fs), MsFlags::MS_RDONLY, None)?;
+    let mut options = format!("lowerdir={LOWER},upperdir={RW}/upper,workdir={RW}/work");
+    match build {
+        Some(disks) => {
+            mnt(
+                &disks.scratch.to_string_lossy(),
+                RW,
+                Some("ext4"),
+                MsFlags::empty(),
+                None,
+            )?;
+            // Renamed lower directories are copied up whole, so the upper dir says
+            // everything a layer needs.
+            options.push_str(",redirect_dir=off,metacopy=off,index=off");
+        }
+        None => mnt(
+            "tmpfs",
+            RW,
+            Some("tmpfs"),
+            MsFlags::empty(),
+            Some(&format!("mode=0755,size={}", tmpfs_size(RW))),
+        )?,
+    }
     std::fs::create_dir_all(format!("{RW}/upper"))?;
     std::fs::create_dir_all(format!("{RW}/work"))?;
-    let options = format!("lowerdir={LOWER},upperdir={RW}/upper,workdir={RW}/work");
     mnt(
         "overlay",
         NEW_ROOT,
@@ -128,9 +156,11 @@ pub fn enter(hostname: &str, hosts: &str) -> io::Result<()> {
         .map_err(|e| io::Error::other(format!("moving the new root onto /: {e}")))?;
     chroot(".")?;
     chdir("/")?;
-    mount_api_filesystems()?;
+    mount_api_filesystems(build.is_none())?;
     sethostname(hostname)?;
-    write_host_files(hostname, hosts);
+    if build.is_none() {
+        write_host_files(hostname, hosts);
+    }
     Ok(())
 }
 
@@ -152,9 +182,10 @@ fn wait_and_detect() -> io::Result<RootFs> {
     })
 }
 
-/// /dev/pts, /dev/shm, /run, /tmp (the image's, created if missing) and the /dev
-/// symlinks a process expects.
-fn mount_api_filesystems() -> io::Result<()> {
+/// /dev/pts, /dev/shm, /run (`run_dirs`), /tmp (the image's, created if missing,
+/// with `run_dirs`) and the /dev symlinks a process expects. A build VM keeps the
+/// image's own /run and /tmp and adds nothing to the layer.
+fn mount_api_filesystems(run_dirs: bool) -> io::Result<()> {
     let nosuid = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
     mnt(
         "devpts",
@@ -163,11 +194,13 @@ fn mount_api_filesystems() -> io::Result<()> {
         MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
         Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
     )?;
-    for (source, target, mode) in [("shm", "/dev/shm", "1777"), ("tmpfs", "/run", "0755")] {
-        let options = format!("mode={mode},size={}", tmpfs_size(target));
-        mnt(source, target, Some("tmpfs"), nosuid, Some(&options))?;
+    let shm = format!("mode=1777,size={}", tmpfs_size("/dev/shm"));
+    mnt("shm", "/dev/shm", Some("tmpfs"), nosuid, Some(&shm))?;
+    if run_dirs {
+        let run = format!("mode=0755,size={}", tmpfs_size("/run"));
+        mnt("tmpfs", "/run", Some("tmpfs"), nosuid, Some(&run))?;
     }
-    if std::fs::symlink_metadata("/tmp").is_err() {
+    if run_dirs && std::fs::symlink_metadata("/tmp").is_err() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::create_dir("/tmp")?;
         std::fs::set_permissions("/tmp", std::fs::Permissions::from_mode(0o1777))?;

@@ -1,7 +1,7 @@
 //! cast-payload: what a casted executable carries and how it is written and read.
 //!
 //! A *payload* is one blob: a header, a JSON [`Manifest`] (parts, hashes, the
-//! [`RunConfig`], baked [`VmDefaults`]) and three parts aligned to 4 KiB — the
+//! [`RunConfig`](cast_core::RunConfig), baked [`VmDefaults`]) and three parts aligned to 4 KiB — the
 //! zstd-compressed kernel, the initrd, and the raw root image that QEMU reads in
 //! place from the executable. See [`mod@format`].
 //!

@@ -20,7 +20,8 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::io::{self, Read, Write};
 
 /// Bumped whenever a message changes shape. Both sides refuse a peer with another one.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Version 2 added build mode ([`StartSpec::build`], [`GuestMsg::Exit`]'s `layer_bytes`).
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Largest control frame either side accepts (bytes of JSON).
 pub const MAX_FRAME: usize = 1 << 20;
@@ -64,6 +65,67 @@ pub struct StartSpec {
     /// Host mounts, attached in this order once the root is in place.
     #[serde(default)]
     pub mounts: Vec<GuestMount>,
+    /// Build mode (a Containerfile `RUN`): the overlay's upper layer is a scratch
+    /// disk, and after a successful run the guest writes the changes as an OCI layer
+    /// diff. `None` for an ordinary run.
+    #[serde(default)]
+    pub build: Option<BuildSpec>,
+}
+
+/// How a build-mode run sets up its disks and mounts. Every disk is found in the
+/// guest by its virtio serial (`/sys/block/*/serial`), never by its `/dev/vdX` order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildSpec {
+    /// Serial of the ext4 scratch disk that holds the overlay's upper and work dirs
+    /// (writes are bounded by the disk, not by guest memory).
+    pub scratch_serial: String,
+    /// Serial of the raw disk the guest writes the layer diff (a tar) onto, from
+    /// offset 0; its length is reported in [`GuestMsg::Exit`]'s `layer_bytes`.
+    pub diff_serial: String,
+    /// Mounts for the process only (`RUN --mount`), in order; they are not part of
+    /// the layer.
+    pub mounts: Vec<BuildMount>,
+}
+
+/// One `RUN --mount` as the guest sets it up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildMount {
+    /// Absolute path in the image.
+    pub target: String,
+    /// What is mounted there.
+    pub kind: BuildMountKind,
+}
+
+/// What a [`BuildMount`] mounts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BuildMountKind {
+    /// An empty tmpfs.
+    Tmpfs {
+        /// Size limit in bytes (`None`: the kernel's default, half of memory).
+        size: Option<u64>,
+    },
+    /// A disk (by serial): EROFS read-only (a bind of context or stage files),
+    /// or ext4 read-write (a cache that outlives the build).
+    Disk {
+        /// The disk's virtio serial.
+        serial: String,
+        /// Writes go to a throwaway tmpfs overlay (a bind mount with `rw`).
+        overlay: bool,
+        /// Mount read-only.
+        readonly: bool,
+    },
+    /// A file with these bytes (a secret), mode 0400 unless `mode` says otherwise,
+    /// on a tmpfs: never written to any disk.
+    File {
+        /// The content.
+        content: Vec<u8>,
+        /// Mode bits.
+        mode: u32,
+        /// Owner uid.
+        uid: u32,
+        /// Owner gid.
+        gid: u32,
+    },
 }
 
 /// The guest's static network configuration (no DHCP): the values of the host-side
@@ -165,6 +227,10 @@ pub enum GuestMsg {
         stderr_bytes: u64,
         /// Why the command could not run (126/127), for the host to print.
         message: Option<String>,
+        /// Build mode, the command succeeded: the layer diff's length in bytes on
+        /// the diff disk.
+        #[serde(default)]
+        layer_bytes: Option<u64>,
     },
     /// The guest could not set the run up (a runtime failure: exit 125 on the host).
     Error {

@@ -25,14 +25,16 @@ fn guest_msg() -> impl Strategy<Value = GuestMsg> {
             any::<u64>(),
             any::<u64>(),
             proptest::option::of(text()),
+            proptest::option::of(any::<u64>()),
         )
             .prop_map(
-                |(status, stdout_bytes, stderr_bytes, message)| GuestMsg::Exit {
+                |(status, stdout_bytes, stderr_bytes, message, layer_bytes)| GuestMsg::Exit {
                     status,
                     stdout_bytes,
                     stderr_bytes,
                     message,
-                }
+                    layer_bytes,
+                },
             ),
         text().prop_map(|message| GuestMsg::Error { message }),
         text().prop_map(|message| GuestMsg::Log { message }),

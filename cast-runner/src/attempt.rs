@@ -3,10 +3,10 @@
 //! fresh attempt (nothing has reached the guest yet), and events from the abandoned
 //! one are told apart by [`Attempt::id`].
 
-use crate::channel::{self, ConsoleTail, ControlWriter, Progress};
+use crate::channel::{self, ConsoleTail, ControlWriter, OutputSink, Progress};
 use crate::error::RunError;
 use crate::network::Network;
-use crate::vm::{Accel, Backend, DiskSlice, KernelImage, Share, Vm, VmSpec};
+use crate::vm::{Accel, Backend, Disk, DiskSlice, KernelImage, Share, Vm, VmSpec};
 use cast_core::VmSettings;
 use cast_proto::{read_frame, FrameError, GuestMsg, HostMsg};
 use std::borrow::Cow;
@@ -77,6 +77,9 @@ pub(crate) struct Launcher<'a> {
     pub kernel: KernelImage,
     pub initrd: Cow<'static, [u8]>,
     pub root: DiskSlice,
+    pub disks: Vec<Disk>,
+    /// Where output goes instead of the host's stdout/stderr.
+    pub output: Option<OutputSink>,
     /// Fds every attempt's VM inherits (see [`VmSpec::pass_fds`]); open for the run.
     pub pass_fds: Vec<OwnedFd>,
     /// Host paths shared with the guest.
@@ -113,6 +116,7 @@ impl Launcher<'_> {
                 cpus: settings.cpus,
                 memory_mib: settings.memory_mib,
                 root: self.root.clone(),
+                disks: self.disks.clone(),
                 pass_fds: self.pass_fds.iter().map(|fd| fd.as_fd()).collect(),
                 ports: guest.ports,
                 console: guest.console,
@@ -146,10 +150,18 @@ impl Launcher<'_> {
         });
         let broken = control.clone();
         let sink = |file: &File| file.try_clone().map_err(prepare("the host's stdio"));
-        let stdout = channel::pump_output(host.stdout, sink(self.stdout)?, move || {
-            let _ = broken.send(&HostMsg::CloseStdout);
-        });
-        let stderr = channel::pump_output(host.stderr, sink(self.stderr)?, || {});
+        let (stdout, stderr) = match &self.output {
+            Some(out) => (
+                channel::pump_output(host.stdout, out.clone(), || {}),
+                channel::pump_output(host.stderr, out.clone(), || {}),
+            ),
+            None => (
+                channel::pump_output(host.stdout, sink(self.stdout)?, move || {
+                    let _ = broken.send(&HostMsg::CloseStdout);
+                }),
+                channel::pump_output(host.stderr, sink(self.stderr)?, || {}),
+            ),
+        };
         Ok(Attempt {
             id,
             vm,

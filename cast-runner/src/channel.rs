@@ -137,6 +137,34 @@ impl Progress {
     }
 }
 
+/// Where a run's stdout and stderr go instead of the host's own (a build's RUN
+/// output): one shared writer for both streams, as a build log shows them.
+#[derive(Clone)]
+pub struct OutputSink(Arc<Mutex<dyn Write + Send>>);
+
+impl OutputSink {
+    /// Wraps `w`.
+    pub fn new(w: impl Write + Send + 'static) -> Self {
+        OutputSink(Arc::new(Mutex::new(w)))
+    }
+}
+
+impl std::fmt::Debug for OutputSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OutputSink")
+    }
+}
+
+impl Write for OutputSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).flush()
+    }
+}
+
 /// Copies a guest output port to `sink` (the host's stdout or stderr). If the sink
 /// breaks, `on_broken` runs once and the rest is discarded, so the guest never stalls.
 pub fn pump_output(
@@ -242,7 +270,7 @@ impl ConsoleTail {
     }
 
     /// The last lines. Called once the VM has ended (or been killed): waits until the
-    /// console has closed, so its last words are in, at most [`Self::SETTLE`].
+    /// console has closed, so its last words are in, at most `SETTLE`.
     pub fn text(&self) -> String {
         let deadline = Instant::now() + Self::SETTLE;
         let mut s = self.0.state.lock().unwrap_or_else(|e| e.into_inner());

@@ -19,15 +19,16 @@ pub mod casted;
 pub mod channel;
 pub mod error;
 pub mod initrd;
-pub mod network;
 pub mod mounts;
+pub mod network;
 pub mod session;
 pub mod tty;
 pub mod vm;
 
+pub use channel::OutputSink;
 #[cfg(test)]
 mod session_tests;
 
 pub use error::{RunError, EXIT_RUNTIME_FAILURE, EXIT_TIMEOUT};
-pub use session::{run, RunRequest};
-pub use vm::{DiskSlice, KernelImage};
+pub use session::{run, run_to_end, Outcome, RunRequest};
+pub use vm::{Disk, DiskSlice, KernelImage};

@@ -2,7 +2,7 @@
 //! signals and timeouts together.
 //!
 //! 1. Validate the root image; find QEMU ([`run`]); the rest runs on any [`Backend`]
-//!    ([`run_on`]): pick TTY mode and the accelerator; check that every published
+//!    (`run_on`): pick TTY mode and the accelerator; check that every published
 //!    host port can be bound.
 //! 2. Catch signals; start the VM (`attempt::Attempt`).
 //! 3. On the guest's Hello: send the [`StartSpec`], enter raw mode (TTY), pump stdin.
@@ -13,16 +13,17 @@
 //! 5. On the exit report: wait until every output byte arrived, Ack, stop the VM,
 //!    reap it, return the process's exit code.
 //!
-//! The host side a run talks to (stdio, signals) is a [`HostIo`]: the process's own in
+//! The host side a run talks to (stdio, signals) is a `HostIo`: the process's own in
 //! [`run`], pipes and an injected signal channel in the unit tests, which drive this
 //! loop with a fake engine (`vm::fake`) instead of QEMU.
 
 use crate::attempt::{dup_stdio, Attempt, Event, Launcher};
 use crate::channel;
+use crate::channel::OutputSink;
 use crate::error::RunError;
 use crate::network;
 use crate::tty::{self, RawMode};
-use crate::vm::{choose_accel, qemu::Qemu, Backend, DiskSlice, KernelImage};
+use crate::vm::{choose_accel, qemu::Qemu, Backend, Disk, DiskSlice, KernelImage};
 use cast_core::VmSettings;
 use cast_proto::{GuestMsg, HostMsg, StartSpec, PROTOCOL_VERSION};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH};
@@ -49,6 +50,10 @@ pub struct RunRequest {
     pub initrd: Cow<'static, [u8]>,
     /// The root image.
     pub root: DiskSlice,
+    /// Further disks (a build VM's scratch, diff and mount disks); usually none.
+    pub disks: Vec<Disk>,
+    /// Where the process's stdout and stderr go; the host's own when `None`.
+    pub output: Option<OutputSink>,
     /// Open files QEMU inherits (same fd numbers): a `root.path` of
     /// `/proc/self/fd/N` names one, so QEMU opens the very file the runner checked.
     pub pass_fds: Vec<std::os::fd::OwnedFd>,
@@ -102,16 +107,34 @@ impl HostIo {
     }
 }
 
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    /// The process's exit code (or 126/127 when it could not run).
+    pub code: i32,
+    /// Build mode, the command succeeded: bytes of layer diff on the diff disk.
+    pub layer_bytes: Option<u64>,
+}
+
 /// Runs the request in a QEMU VM; returns the process's exit code (or 126/127 when
 /// it could not run). Runtime failures are errors; [`RunError::exit_code`] maps them.
 pub fn run(req: RunRequest) -> Result<i32, RunError> {
+    run_to_end(req).map(|o| o.code)
+}
+
+/// [`run`], returning the whole [`Outcome`] (a build VM's layer size too).
+pub fn run_to_end(req: RunRequest) -> Result<Outcome, RunError> {
     check_root(&req.root)?;
     let engine = Qemu::locate(req.settings.qemu.as_deref())?;
     run_on(&engine, req, HostIo::process()?)
 }
 
 /// Runs the request on `engine`, with `host`'s stdio and signals.
-pub(crate) fn run_on(engine: &dyn Backend, req: RunRequest, host: HostIo) -> Result<i32, RunError> {
+pub(crate) fn run_on(
+    engine: &dyn Backend,
+    req: RunRequest,
+    host: HostIo,
+) -> Result<Outcome, RunError> {
     let settings = &req.settings;
     let tty = settings.tty.unwrap_or_else(tty::both_terminals);
     let accel = choose_accel(settings.accel).map_err(crate::vm::VmError::from)?;
@@ -153,6 +176,8 @@ pub(crate) fn run_on(engine: &dyn Backend, req: RunRequest, host: HostIo) -> Res
         kernel: req.kernel,
         initrd: req.initrd,
         root: req.root,
+        disks: req.disks,
+        output: req.output,
         pass_fds: req.pass_fds,
         shares,
         settings,
@@ -245,6 +270,7 @@ pub(crate) fn run_on(engine: &dyn Backend, req: RunRequest, host: HostIo) -> Res
                     stdout_bytes,
                     stderr_bytes,
                     message,
+                    layer_bytes,
                 },
             ) => {
                 let deadline = Instant::now() + DRAIN_TIMEOUT;
@@ -256,7 +282,10 @@ pub(crate) fn run_on(engine: &dyn Backend, req: RunRequest, host: HostIo) -> Res
                     eprintln!("{}: {message}", req.program);
                 }
                 let _ = attempt.control.send(&HostMsg::Ack);
-                break Ok(status.code());
+                break Ok(Outcome {
+                    code: status.code(),
+                    layer_bytes,
+                });
             }
             Event::Guest(_, GuestMsg::Error { message }) => break Err(RunError::Guest(message)),
             Event::Guest(_, GuestMsg::Log { message }) => {

@@ -69,6 +69,8 @@ fn run_with(
         _signals: tx,
     };
     let req = RunRequest {
+        disks: Vec::new(),
+        output: None,
         program: "test".into(),
         kernel: KernelImage::File("/fake/vmlinux".into()),
         initrd: Vec::new().into(),
@@ -90,7 +92,7 @@ fn run_with(
         stderr: host.stderr.try_clone().unwrap(),
         signals: SignalSource::Channel(rx),
     };
-    (run_on(engine, req, io), host)
+    (run_on(engine, req, io).map(|o| o.code), host)
 }
 
 fn run(engine: &FakeEngine) -> (Result<i32, RunError>, Host) {
@@ -128,6 +130,7 @@ fn output_sent_after_the_exit_report_is_drained_before_the_ack() {
             stdout_bytes: sent.len() as u64,
             stderr_bytes: 0,
             message: None,
+            layer_bytes: None,
         });
         g.stdout.write_all(&sent).unwrap();
         g.until_ack();
@@ -147,6 +150,7 @@ fn a_guest_claiming_more_output_than_it_sends_ends_when_its_port_closes() {
             stdout_bytes: u64::MAX,
             stderr_bytes: 0,
             message: None,
+            layer_bytes: None,
         });
         g.stdout.shutdown(std::net::Shutdown::Both).unwrap();
         g.until_ack();
@@ -266,6 +270,7 @@ fn signals_after_start_are_forwarded_and_before_it_interrupt_the_boot() {
             stdout_bytes: 0,
             stderr_bytes: 0,
             message: None,
+            layer_bytes: None,
         });
         g.until_ack();
     });
@@ -350,6 +355,7 @@ fn out_of_order_messages_are_refused_or_ignored() {
             stdout_bytes: 0,
             stderr_bytes: 0,
             message: None,
+            layer_bytes: None,
         });
         g.hang();
     });
@@ -410,6 +416,8 @@ fn a_broken_host_stdout_closes_the_guests_and_the_flood_is_discarded() {
     let (tx, rx) = mpsc::channel();
     let stderr = tempfile::tempfile().unwrap();
     let req = RunRequest {
+        disks: Vec::new(),
+        output: None,
         program: "test".into(),
         kernel: KernelImage::File("/fake/vmlinux".into()),
         initrd: Vec::new().into(),
@@ -428,7 +436,7 @@ fn a_broken_host_stdout_closes_the_guests_and_the_flood_is_discarded() {
         stderr,
         signals: SignalSource::Channel(rx),
     };
-    assert_eq!(run_on(&engine, req, io).unwrap(), 141);
+    assert_eq!(run_on(&engine, req, io).unwrap().code, 141);
     drop(tx);
 }
 

@@ -43,6 +43,8 @@ fn no_qemu_is_left_behind_not_even_a_zombie() {
     // `cast_runner::run` in this process: when it returns, its QEMU is gone.
     let bundle = cast_kernel::KernelBundle::locate(None).expect("`cargo xtask kernel`");
     let code = cast_runner::run(RunRequest {
+        disks: Vec::new(),
+        output: None,
         program: "reaping-test".into(),
         kernel: KernelImage::File(bundle.kernel_path()),
         initrd: cast_runner::initrd::build(&bundle).unwrap().into(),

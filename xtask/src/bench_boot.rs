@@ -45,40 +45,10 @@ pub fn run(args: Args) -> Result<()> {
         .map(|dir| KernelBundle::open(dir).with_context(|| format!("--kernel {}", dir.display())))
         .collect::<Result<_>>()?;
     let initrd = initrd.as_path();
-    let raw = |vmlinux: PathBuf| {
+    let raw = |bundle: &KernelBundle| {
+        let bundle = bundle.clone();
         move |_: &mut Option<u64>| -> Result<Duration> {
-            let mut cmd = Command::new("qemu-system-x86_64");
-            cmd.args([
-                "-nodefaults",
-                "-no-user-config",
-                "-display",
-                "none",
-                "-no-reboot",
-                "-serial",
-                "stdio",
-            ])
-            .args([
-                "-m",
-                "512",
-                "-smp",
-                "1",
-                "-accel",
-                "tcg",
-                "-cpu",
-                "max",
-                "-M",
-                "microvm,x-option-roms=off",
-            ])
-            .arg("-kernel")
-            .arg(&vmlinux)
-            .arg("-initrd")
-            .arg(initrd)
-            .arg("-append")
-            .arg(format!(
-                "console=ttyS0 quiet panic=-1 tsc_early_khz={khz} tsc=reliable no_timer_check \
-                 i8042.noaux i8042.nokbd i8042.nopnp cryptomgr.notests random.trust_cpu=on \
-                 mitigations=off nokaslr audit=0 8250.nr_uarts=1 reboot=t"
-            ));
+            let cmd = raw_qemu(&bundle, initrd, khz, 512, 1);
             timed(cmd, None)
         }
     };
@@ -104,7 +74,7 @@ pub fn run(args: Args) -> Result<()> {
     let mut variants: Vec<Variant> = vec![
         (
             "raw QEMU + static C init, 1 vCPU (baseline)".into(),
-            Box::new(raw(kernel.kernel_path())),
+            Box::new(raw(&kernel)),
         ),
         (
             "cargo cast run -- true, 1 vCPU".into(),
@@ -119,7 +89,7 @@ pub fn run(args: Args) -> Result<()> {
         let name = bundle.dir.file_name().unwrap_or_default().to_string_lossy();
         variants.push((
             format!("raw QEMU + static C init, kernel {name}"),
-            Box::new(raw(bundle.kernel_path())),
+            Box::new(raw(bundle)),
         ));
         variants.push((
             format!("cargo cast run -- true, 1 vCPU, kernel {name}"),
@@ -275,4 +245,34 @@ pub(crate) fn build_runner(release: bool) -> Result<PathBuf> {
     Ok(target
         .join(if release { "release" } else { "debug" })
         .join("cargo-cast"))
+}
+
+/// The baseline every benchmark compares with: raw QEMU with the runner's machine
+/// (microvm, TCG, no defaults), `kernel` and `initrd`, the kernel command line the
+/// environment notes found best (TSC fixed, no i8042 probe, quiet). Callers add
+/// devices.
+pub(crate) fn raw_qemu(
+    kernel: &KernelBundle,
+    initrd: &Path,
+    khz: u64,
+    memory_mib: u32,
+    cpus: u32,
+) -> Command {
+    let mut cmd = Command::new("qemu-system-x86_64");
+    cmd.args(["-nodefaults", "-no-user-config", "-display", "none"])
+        .args(["-no-reboot", "-serial", "stdio"])
+        .args(["-m", &memory_mib.to_string(), "-smp", &cpus.to_string()])
+        .args(["-accel", "tcg", "-cpu", "max"])
+        .args(["-M", "microvm,x-option-roms=off"])
+        .arg("-kernel")
+        .arg(kernel.kernel_path())
+        .arg("-initrd")
+        .arg(initrd)
+        .arg("-append")
+        .arg(format!(
+            "console=ttyS0 quiet panic=-1 tsc_early_khz={khz} tsc=reliable no_timer_check \
+             i8042.noaux i8042.nokbd i8042.nopnp cryptomgr.notests random.trust_cpu=on \
+             mitigations=off nokaslr audit=0 8250.nr_uarts=1 reboot=t rdinit=/init"
+        ));
+    cmd
 }

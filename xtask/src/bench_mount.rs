@@ -180,33 +180,12 @@ fn raw_initrd(dir: &Path, kernel: &KernelBundle) -> Result<PathBuf> {
 /// Raw QEMU with the runner's machine and the same 9p share.
 fn raw_qemu(kernel: &KernelBundle, initrd: &Path, share: &Path) -> Result<Vec<f64>> {
     let khz = host_tsc_khz().context("no `cpu MHz` in /proc/cpuinfo")?;
-    let mut cmd = Command::new("qemu-system-x86_64");
-    cmd.args([
-        "-nodefaults",
-        "-no-user-config",
-        "-display",
-        "none",
-        "-no-reboot",
-    ])
-    .args([
-        "-serial", "stdio", "-m", "1024", "-smp", "1", "-accel", "tcg",
-    ])
-    .args(["-cpu", "max", "-M", "microvm,x-option-roms=off"])
-    .arg("-kernel")
-    .arg(kernel.kernel_path())
-    .arg("-initrd")
-    .arg(initrd)
-    .arg("-append")
-    .arg(format!(
-        "console=ttyS0 quiet panic=-1 tsc_early_khz={khz} tsc=reliable no_timer_check \
-             i8042.noaux i8042.nokbd i8042.nopnp cryptomgr.notests random.trust_cpu=on \
-             mitigations=off nokaslr audit=0 8250.nr_uarts=1 reboot=t"
-    ))
-    .arg("-fsdev")
-    .arg(format!(
-        "local,id=share0,path={},security_model=mapped-xattr",
-        share.display()
-    ))
-    .args(["-device", "virtio-9p-device,fsdev=share0,mount_tag=cast0"]);
+    let mut cmd = crate::bench_boot::raw_qemu(kernel, initrd, khz, 1024, 1);
+    cmd.arg("-fsdev")
+        .arg(format!(
+            "local,id=share0,path={},security_model=mapped-xattr",
+            share.display()
+        ))
+        .args(["-device", "virtio-9p-device,fsdev=share0,mount_tag=cast0"]);
     phase_times(cmd)
 }

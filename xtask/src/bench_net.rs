@@ -176,28 +176,8 @@ fn transfer(cmd: &mut Command, server: &BlobServer, port: u16, bytes: usize) -> 
 
 /// Raw QEMU with the options the runner uses for this mapping.
 fn raw_qemu(kernel: &KernelBundle, initrd: &Path, khz: u64, netdev: Vec<String>) -> Command {
-    let mut cmd = Command::new("qemu-system-x86_64");
-    cmd.args(["-nodefaults", "-no-user-config", "-display", "none"])
-        .args(["-no-reboot", "-serial", "stdio", "-m", "512", "-smp", "2"])
-        .args([
-            "-accel",
-            "tcg",
-            "-cpu",
-            "max",
-            "-M",
-            "microvm,x-option-roms=off",
-        ])
-        .arg("-kernel")
-        .arg(kernel.kernel_path())
-        .arg("-initrd")
-        .arg(initrd)
-        .arg("-append")
-        .arg(format!(
-            "console=ttyS0 quiet panic=-1 tsc_early_khz={khz} tsc=reliable no_timer_check \
-             i8042.noaux i8042.nokbd i8042.nopnp cryptomgr.notests random.trust_cpu=on \
-             mitigations=off nokaslr audit=0 8250.nr_uarts=1 reboot=t rdinit=/init"
-        ))
-        .args(netdev);
+    let mut cmd = crate::bench_boot::raw_qemu(kernel, initrd, khz, 512, 2);
+    cmd.args(netdev);
     cmd
 }
 

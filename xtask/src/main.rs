@@ -11,10 +11,12 @@
 //! - `cargo xtask bench net` measures host↔guest throughput through the NAT and a
 //!   published port against raw QEMU with the same options, and the network's boot
 //!   cost.
+//! - `cargo xtask bench build` times 5 RUN steps (cold, cached) against one run.
 //! - `cargo xtask bench casted` times a casted executable (cold, warm) against
 //!   `cargo cast run --rootfs`, and compares its size with its parts.
 
 mod bench_boot;
+mod bench_build;
 mod bench_casted;
 mod bench_image;
 mod bench_mount;
@@ -77,6 +79,8 @@ enum Bench {
     Net(bench_net::Args),
     /// Host mounts: 256 MiB and 10,000 files through `-v` vs raw QEMU's 9p.
     Mount(bench_mount::Args),
+    /// A Containerfile with 5 RUN steps, cold and cached, vs one run of the commands.
+    Build,
 }
 
 fn main() -> Result<()> {
@@ -95,6 +99,7 @@ fn main() -> Result<()> {
             Bench::Casted => bench_casted::run(),
             Bench::Net(args) => bench_net::run(args),
             Bench::Mount(args) => bench_mount::run(args),
+            Bench::Build => bench_build::run(),
         },
     }
 }

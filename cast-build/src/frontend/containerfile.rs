@@ -1,8 +1,8 @@
 //! Parsing a Containerfile into located, owned instructions, with BuildKit's
 //! frontend as the reference.
 //!
-//! [`lines`] turns the text into logical lines (directives, comments,
-//! continuations, heredoc bodies), [`parse`] turns each line into an
+//! `lines` turns the text into logical lines (directives, comments,
+//! continuations, heredoc bodies), `parse` turns each line into an
 //! [`Instruction`] (keyword, flags, arguments in JSON or shell form), and
 //! every error is a [`Diagnostic`] with `file:line:column` and a hint. The
 //! input is bounded ([`MAX_FILE_BYTES`]), must be UTF-8 and free of NUL bytes.

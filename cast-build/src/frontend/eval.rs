@@ -105,6 +105,7 @@ impl Scope<'_> {
 
 mod copy;
 mod instruction;
+mod run;
 
 pub use copy::resolve_path;
 use instruction::{find_stage, Evaluator, StageState, EXPANSION_BUDGET};

@@ -160,12 +160,11 @@ impl Info {
                 stage: Some(stage_label(plan, i)),
             }));
             for op in &s.ops {
-                if let Op::Run { location } = op {
-                    warnings.push(if needed.contains(&i) {
-                        format!("{location}: RUN needs build VMs, not supported yet; a build will fail here")
-                    } else {
-                        format!("{location}: RUN is in a stage the target does not use; it is skipped")
-                    });
+                if let (Op::Run(run), false) = (op, needed.contains(&i)) {
+                    warnings.push(format!(
+                        "{}: RUN is in a stage the target does not use; it is skipped",
+                        run.location
+                    ));
                 }
             }
         }

@@ -2,15 +2,13 @@
 //!
 //! A [`Plan`] lists the stages of a Containerfile with every value expanded:
 //! each [`Stage`] knows its base, its final [`RunConfig`] and the filesystem
-//! operations ([`Op`]) a build applies in order. RUN is kept as an operation so
-//! that a build refuses it at its location ([`Plan::check_buildable`]) while
-//! `cargo cast info` can still describe the file.
+//! operations ([`Op`]) a build applies in order; a RUN ([`RunOp`]) carries
+//! everything its build VM needs (argv, environment, user, directory, mounts).
 
 use serde::{Deserialize, Serialize};
-use thiserror::Error;
 
 use crate::chmod::Chmod;
-use crate::diag::{Diagnostic, Location, Warning};
+use crate::diag::{Location, Warning};
 use crate::runconfig::RunConfig;
 
 /// All stages, the chosen target and what evaluation noticed.
@@ -88,10 +86,77 @@ pub enum Op {
         /// The USER at that point, if any.
         user: Option<String>,
     },
-    /// RUN: not supported; kept so a build can refuse it precisely.
-    Run {
-        /// Where the instruction is.
-        location: Location,
+    /// RUN: a command run in a build VM over the stage's tree so far.
+    Run(RunOp),
+}
+
+/// A RUN after expansion: what the build VM runs, and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunOp {
+    /// Where the instruction is.
+    pub location: Location,
+    /// The command: exec form as written; shell form wrapped in the stage's SHELL
+    /// (heredocs appended to the script).
+    pub argv: Vec<String>,
+    /// Shell form (the image needs its shell).
+    pub shell_form: bool,
+    /// `KEY=VALUE`: the stage's ENV, then its ARGs that ENV does not set.
+    pub env: Vec<String>,
+    /// The USER in effect.
+    pub user: Option<String>,
+    /// The WORKDIR in effect.
+    pub workdir: Option<String>,
+    /// `--mount`s, in order.
+    pub mounts: Vec<RunMount>,
+    /// `--network=none` (or no network in the VM yet).
+    pub network_none: bool,
+}
+
+/// A `RUN --mount`, expanded and checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RunMount {
+    /// `type=bind`: files of the context or a stage, read-only unless `rw` (then
+    /// writes are thrown away).
+    Bind {
+        /// Absolute target.
+        target: String,
+        /// Where the files come from.
+        from: CopyFrom,
+        /// Path in the source.
+        source: String,
+        /// `rw`.
+        rw: bool,
+    },
+    /// `type=cache`: a directory kept between builds, keyed by `id`.
+    Cache {
+        /// Absolute target.
+        target: String,
+        /// The cache's id (the target unless given).
+        id: String,
+        /// `ro`.
+        readonly: bool,
+    },
+    /// `type=tmpfs`.
+    Tmpfs {
+        /// Absolute target.
+        target: String,
+        /// `size` in bytes.
+        size: Option<u64>,
+    },
+    /// `type=secret`: a file from the build's secrets, never stored in the image.
+    Secret {
+        /// The secret's id.
+        id: String,
+        /// Absolute target (`/run/secrets/<id>` unless given).
+        target: String,
+        /// `required=true`: a missing secret is an error.
+        required: bool,
+        /// Mode bits (0400).
+        mode: u32,
+        /// Owner.
+        uid: u32,
+        /// Group.
+        gid: u32,
     },
 }
 
@@ -140,14 +205,6 @@ pub struct CopyOp {
     pub checksum: Option<String>,
 }
 
-/// Why a plan cannot be built.
-#[derive(Debug, Error)]
-pub enum BuildableError {
-    /// A RUN in a stage the target needs.
-    #[error("{0}")]
-    Run(Diagnostic),
-}
-
 impl Plan {
     /// The target stage.
     pub fn target_stage(&self) -> &Stage {
@@ -167,32 +224,22 @@ impl Plan {
                 todo.push(b);
             }
             for op in &stage.ops {
-                if let Op::Copy(CopyOp {
-                    from: CopyFrom::Stage(s),
-                    ..
-                }) = op
-                {
-                    todo.push(*s);
+                match op {
+                    Op::Copy(CopyOp {
+                        from: CopyFrom::Stage(s),
+                        ..
+                    }) => todo.push(*s),
+                    Op::Run(run) => todo.extend(run.mounts.iter().filter_map(|m| match m {
+                        RunMount::Bind {
+                            from: CopyFrom::Stage(s),
+                            ..
+                        } => Some(*s),
+                        _ => None,
+                    })),
+                    _ => {}
                 }
             }
         }
         (0..self.stages.len()).filter(|i| needed[*i]).collect()
-    }
-
-    /// Refuses what a build cannot do yet: RUN in a needed stage.
-    pub fn check_buildable(&self) -> Result<(), BuildableError> {
-        for i in self.needed_stages() {
-            for op in &self.stages[i].ops {
-                if let Op::Run { location } = op {
-                    return Err(BuildableError::Run(
-                        Diagnostic::new(location.clone(), "RUN needs build VMs, not supported yet")
-                            .with_hint(
-                                "do the work in build.rs or before the build and COPY the result",
-                            ),
-                    ));
-                }
-            }
-        }
-        Ok(())
     }
 }

@@ -17,6 +17,7 @@ use crate::cache::{BuildCache, CacheError, CachedImage, KeyBuilder};
 use crate::config::{CastConfig, ImageSource};
 use crate::oci::{chain, run_config_of, OciImages};
 use crate::runconfig::RunConfig;
+use crate::runvm::VmRunner;
 use crate::{BuildContext, Containerfile, EvalOptions, Remote};
 
 /// How [`build_image`] works, besides the configuration.
@@ -68,10 +69,27 @@ pub struct BuiltImage {
     pub inputs: Vec<PathBuf>,
     /// Whether the cache had it (no image work was done).
     pub cache_hit: bool,
+    /// Build VMs booted for RUN steps (0 on a cache hit).
+    pub vm_boots: u32,
+    /// RUN steps whose layer came from the step cache.
+    pub cached_steps: u32,
     /// Time spent, resolution included.
     pub elapsed: Duration,
     /// The cache key.
     pub key: String,
+}
+
+impl BuiltImage {
+    /// `N build VM boots, M RUN steps from the step cache`.
+    pub fn run_summary(&self) -> String {
+        run_summary(self.vm_boots, self.cached_steps)
+    }
+}
+
+/// How RUN steps were done, for status lines: `N build VM boots, M RUN steps from
+/// the step cache`.
+pub fn run_summary(vm_boots: u32, cached_steps: u32) -> String {
+    format!("{vm_boots} build VM boots, {cached_steps} RUN steps from the step cache")
 }
 
 /// Why an image could not be built.
@@ -100,6 +118,9 @@ pub enum ImageError {
     /// The build cache failed.
     #[error(transparent)]
     Cache(#[from] CacheError),
+    /// A build VM setting is wrong.
+    #[error(transparent)]
+    Settings(cast_core::SettingError),
     /// The root image could not be written.
     #[error("cannot write the root image")]
     Write(#[source] erofs::WriteError),
@@ -126,9 +147,15 @@ pub fn build_image(config: &CastConfig, options: &ImageOptions) -> Result<BuiltI
     let key = KeyBuilder::default()
         .part("platform", format!("{platform:?}"))
         .part("erofs", format!("{:?}", options.erofs));
+    let mut runs = VmRunner::new(
+        config.kernel.clone(),
+        &platform.architecture,
+        options.cache.root(),
+    )
+    .map_err(ImageError::Settings)?;
     let (cached, hit) = match &config.source {
         ImageSource::Containerfile { path, context } => {
-            containerfile(path, context, config, options, &mut images, key)?
+            containerfile(path, context, config, options, &mut images, &mut runs, key)?
         }
         ImageSource::Image(image) => prebuilt(image, options, &mut images, key)?,
     };
@@ -139,6 +166,8 @@ pub fn build_image(config: &CastConfig, options: &ImageOptions) -> Result<BuiltI
         run_config,
         inputs: cached.inputs,
         cache_hit: hit,
+        vm_boots: runs.boots,
+        cached_steps: runs.cached_steps,
         elapsed: started.elapsed(),
         key: cached.key,
     })
@@ -150,6 +179,7 @@ fn containerfile(
     config: &CastConfig,
     options: &ImageOptions,
     images: &mut OciImages,
+    runs: &mut VmRunner,
     key: KeyBuilder,
 ) -> Result<(CachedImage, bool), ImageError> {
     use crate::BuildFileError as E;
@@ -180,7 +210,7 @@ fn containerfile(
         return Ok((hit, true));
     }
     let ctx = BuildContext::open_for(context, Some(&file)).map_err(E::from)?;
-    let built = crate::build_with(&plan, &ctx, images, &mut remote).map_err(E::from)?;
+    let built = crate::build_with(&plan, &ctx, images, &mut remote, runs).map_err(E::from)?;
     let staging = options.cache.staging(&key)?;
     erofs::write_image_to_path(
         &built.tree,

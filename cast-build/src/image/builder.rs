@@ -9,12 +9,13 @@
 //! and ADD extracts local tar archives (plain, gzip, bzip2, xz, zstd). ADD of an
 //! `http(s)://` URL downloads the file ([`Remote`]): mode 0600 unless `--chmod`,
 //! the server's `Last-Modified` as its mtime, never extracted, checked against
-//! `--checksum` when given. WORKDIR creates its directory. RUN is refused before
-//! anything is built.
+//! `--checksum` when given. WORKDIR creates its directory. RUN goes to a
+//! [`RunSteps`] (build VMs: [`crate::runvm::VmRunner`]), which applies the
+//! command's changes to the tree.
 //!
 //! ```no_run
 //! use std::path::Path;
-//! use cast_build::builder::{build, BaseTrees};
+//! use cast_build::builder::{build, BaseTrees, NoRun};
 //! use cast_build::{evaluate, BuildContext, Containerfile, EvalOptions, NoBaseImages};
 //!
 //! struct NoImages;
@@ -26,14 +27,14 @@
 //! let file = Containerfile::read(Path::new("app/Containerfile"))?;
 //! let plan = evaluate(&file, &EvalOptions::default(), &mut NoBaseImages)?;
 //! let context = BuildContext::open(Path::new("app"))?;
-//! let built = build(&plan, &context, &mut NoImages)?;
+//! let built = build(&plan, &context, &mut NoImages, &mut NoRun)?;
 //! println!("{} files, run {:?}", built.tree.inode_count(), built.run_config.argv());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 mod archive;
 mod copy;
-mod graft;
+pub(crate) mod graft;
 mod owner;
 mod remote;
 
@@ -47,7 +48,7 @@ use thiserror::Error;
 use crate::context::ResolveError;
 use crate::diag::{Diagnostic, Location};
 use crate::runconfig::RunConfig;
-use crate::stages::{Base, BuildableError, Op, Plan};
+use crate::stages::{Base, Op, Plan, RunOp};
 use crate::BuildContext;
 
 pub use archive::ExtractError;
@@ -62,6 +63,43 @@ pub type BaseError = Box<dyn std::error::Error + Send + Sync>;
 pub trait BaseTrees {
     /// The tree of `image` for `platform`, its layers applied.
     fn tree(&mut self, image: &str, platform: Option<&str>) -> Result<ImageTree, BaseError>;
+}
+
+/// What a RUN may read besides the stage's tree (its bind mounts' sources).
+#[derive(Debug, Clone, Copy)]
+pub struct RunInputs<'a> {
+    /// The build context.
+    pub context: &'a BuildContext,
+    /// The trees of the stages built so far.
+    pub stages: &'a [Option<ImageTree>],
+    /// The stage's `--platform`, if any.
+    pub platform: Option<&'a str>,
+}
+
+/// Runs RUN steps.
+pub trait RunSteps {
+    /// Runs `op` over `tree` (the stage so far) and applies its changes to `tree`.
+    fn run(
+        &mut self,
+        tree: &mut ImageTree,
+        op: &RunOp,
+        inputs: &RunInputs<'_>,
+    ) -> Result<(), BuildError>;
+}
+
+/// A [`RunSteps`] without VMs: every RUN is an error.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoRun;
+
+impl RunSteps for NoRun {
+    fn run(&mut self, _: &mut ImageTree, op: &RunOp, _: &RunInputs<'_>) -> Result<(), BuildError> {
+        Err(Diagnostic::new(
+            op.location.clone(),
+            "RUN needs build VMs, which this build has none of",
+        )
+        .with_hint("build with cargo cast build or cast_build::image::build_image")
+        .into())
+    }
 }
 
 /// The result of a build: the target's tree and run config, and every
@@ -90,9 +128,27 @@ impl Built {
 /// Why a build failed.
 #[derive(Debug, Error)]
 pub enum BuildError {
-    /// The plan has something a build cannot do (RUN).
-    #[error(transparent)]
-    NotBuildable(#[from] BuildableError),
+    /// A RUN's command failed.
+    #[error("{location}: RUN {command} failed with exit code {code}{}", output.iter().map(|l| format!("\n  | {l}")).collect::<String>())]
+    RunFailed {
+        /// The RUN.
+        location: Location,
+        /// The command (the script, for shell form).
+        command: String,
+        /// Its exit code.
+        code: i32,
+        /// Its last lines of output.
+        output: Vec<String>,
+    },
+    /// A build VM could not run.
+    #[error("{location}: the build VM failed")]
+    RunVm {
+        /// The RUN.
+        location: Location,
+        /// Why.
+        #[source]
+        source: Box<cast_runner::RunError>,
+    },
     /// An instruction cannot be applied as written.
     #[error(transparent)]
     Invalid(#[from] Diagnostic),
@@ -224,21 +280,22 @@ pub fn build_file<I: crate::BaseImages + BaseTrees>(
         ),
     };
     let context = BuildContext::open_for(&dir, Some(&file))?;
-    let mut built = build(&plan, &context, images)?;
+    let mut built = build(&plan, &context, images, &mut NoRun)?;
     built
         .context_files
         .insert(file.canonicalize().unwrap_or(file));
     Ok(built)
 }
 
-/// Builds the target of `plan` from `context`, getting base images from `bases`
-/// and downloading ADD URLs as needed.
+/// Builds the target of `plan` from `context`, getting base images from `bases`,
+/// running RUN steps with `runs` and downloading ADD URLs as needed.
 pub fn build(
     plan: &Plan,
     context: &BuildContext,
     bases: &mut dyn BaseTrees,
+    runs: &mut dyn RunSteps,
 ) -> Result<Built, BuildError> {
-    build_with(plan, context, bases, &mut Remote::new(false, false))
+    build_with(plan, context, bases, &mut Remote::new(false, false), runs)
 }
 
 /// [`build`], taking ADD URLs from `remote` (which may hold them already).
@@ -247,8 +304,8 @@ pub fn build_with(
     context: &BuildContext,
     bases: &mut dyn BaseTrees,
     remote: &mut Remote,
+    runs: &mut dyn RunSteps,
 ) -> Result<Built, BuildError> {
-    plan.check_buildable()?;
     let mut trees: Vec<Option<ImageTree>> = plan.stages.iter().map(|_| None).collect();
     let mut images: HashMap<String, ImageTree> = HashMap::new();
     let mut files = BTreeSet::new();
@@ -302,12 +359,13 @@ pub fn build_with(
                     };
                     copy::apply(&mut tree, c, &mut sources, &mut files)?;
                 }
-                Op::Run { location } => {
-                    return Err(Diagnostic::new(
-                        location.clone(),
-                        "RUN needs build VMs, not supported yet",
-                    )
-                    .into());
+                Op::Run(run) => {
+                    let inputs = RunInputs {
+                        context,
+                        stages: &trees,
+                        platform: stage.platform.as_deref(),
+                    };
+                    runs.run(&mut tree, run, &inputs)?;
                 }
             }
         }

@@ -13,4 +13,6 @@ pub mod context;
 pub mod ignore;
 pub mod oci;
 
-pub use build::{apply_overrides, build_image, error_chain, BuiltImage, ImageError, ImageOptions};
+pub use build::{
+    apply_overrides, build_image, error_chain, run_summary, BuiltImage, ImageError, ImageOptions,
+};

@@ -72,6 +72,12 @@ pub struct PayloadReport {
     pub cache_hit: bool,
     /// Milliseconds spent on the image (resolution included).
     pub image_ms: u64,
+    /// Build VMs booted for RUN steps.
+    #[serde(default)]
+    pub vm_boots: u32,
+    /// RUN steps whose layer came from the step cache.
+    #[serde(default)]
+    pub cached_steps: u32,
     /// Root image bytes.
     pub root_image_bytes: u64,
     /// Payload bytes.
@@ -237,6 +243,8 @@ impl Cast {
                 bin,
                 name,
                 cache_hit: image.cache_hit,
+                vm_boots: image.vm_boots,
+                cached_steps: image.cached_steps,
                 image_ms: image.elapsed.as_millis() as u64,
                 root_image_bytes: file_len(&image.root_image),
                 payload_bytes: linked.payload_len,

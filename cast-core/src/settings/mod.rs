@@ -30,10 +30,14 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::publish::PortMapping;
 use crate::mount::{self, Mount};
+use crate::publish::PortMapping;
 
 pub use parse::Accel;
+
+/// Guest memory of a build VM (the one a Containerfile `RUN` runs in) in MiB:
+/// package managers want more than a typical service.
+pub const DEFAULT_BUILD_VM_MEMORY_MIB: u32 = 1024;
 
 /// Default vCPUs.
 pub const DEFAULT_CPUS: u32 = 2;
@@ -152,6 +156,18 @@ impl Key {
         })
     }
 
+    /// The variable that sets it for build VMs (`RUN` steps), if it can be set there;
+    /// the engine settings (`CAST_ACCEL`, `CAST_QEMU`, `CAST_DEBUG`,
+    /// `CAST_BOOT_TIMEOUT`) are read as for a run.
+    pub fn build_vm_env(self) -> Option<&'static str> {
+        Some(match self {
+            Key::Cpus => "CAST_BUILD_VM_CPUS",
+            Key::Memory => "CAST_BUILD_VM_MEMORY",
+            Key::Timeout => "CAST_BUILD_VM_TIMEOUT",
+            _ => return None,
+        })
+    }
+
     /// Whether a build can bake it into the executable as a default; the others
     /// describe the host that runs it and are only read at run time.
     pub fn bakeable(self) -> bool {
@@ -209,6 +225,8 @@ pub enum Origin {
     Flag,
     /// A `CAST_BUILD_*` variable, at build time.
     BuildEnv,
+    /// A `CAST_BUILD_VM_*` variable: the build VMs that run `RUN` steps.
+    BuildVmEnv,
     /// The defaults baked into the executable.
     Baked,
     /// A `CAST_*` variable, at run time.
@@ -228,6 +246,7 @@ impl Origin {
             }
             Origin::Flag => format!("--{key}"),
             Origin::BuildEnv => key.build_env().unwrap_or(key.env()).into(),
+            Origin::BuildVmEnv => key.build_vm_env().unwrap_or(key.env()).into(),
             Origin::Baked => format!("{key} baked into the executable"),
             Origin::Env => key.env().into(),
             Origin::NoNetworkEnv => NO_NETWORK_ENV.into(),
@@ -276,7 +295,7 @@ impl SettingError {
     fn given(&self) -> String {
         let (key, value) = (self.key, &self.value);
         match &self.origin {
-            Origin::Env | Origin::BuildEnv | Origin::NoNetworkEnv => {
+            Origin::Env | Origin::BuildEnv | Origin::NoNetworkEnv | Origin::BuildVmEnv => {
                 format!("{}={value}", self.origin.describe(key))
             }
             Origin::Flag => format!("--{key} {value}"),
@@ -470,6 +489,7 @@ impl VmUpdate {
         for key in Key::ALL {
             let var = match origin {
                 Origin::BuildEnv => key.build_env(),
+                Origin::BuildVmEnv => key.build_vm_env(),
                 _ => Some(key.env()),
             };
             if let Some(v) = var.and_then(&get).filter(|v| !v.is_empty()) {
@@ -617,6 +637,35 @@ impl VmSettings {
             debug: debug.unwrap_or(self.debug),
             mounts: mounts.unwrap_or(self.mounts),
         }
+    }
+
+    /// A build VM's settings: no terminal, no stdin, [`DEFAULT_BUILD_VM_MEMORY_MIB`],
+    /// then the engine's `CAST_*` variables (accelerator, QEMU, debug, boot timeout)
+    /// and `CAST_BUILD_VM_CPUS`, `CAST_BUILD_VM_MEMORY`, `CAST_BUILD_VM_TIMEOUT` (per
+    /// RUN; no limit by default), read through `get`.
+    pub fn build_vm(get: impl Fn(&str) -> Option<String>) -> Result<VmSettings, SettingError> {
+        let base = VmSettings {
+            memory_mib: DEFAULT_BUILD_VM_MEMORY_MIB,
+            tty: Some(false),
+            interactive: false,
+            // RUN has no network yet: the guest's resolv.conf and hosts would land in
+            // the step's layer (BuildKit mounts them over the image's instead).
+            network: false,
+            ..VmSettings::default()
+        };
+        let engine = [Key::Accel, Key::Qemu, Key::Debug, Key::BootTimeout];
+        let run = VmUpdate::from_env(
+            |k| {
+                engine
+                    .iter()
+                    .any(|key| key.env() == k)
+                    .then(|| get(k))
+                    .flatten()
+            },
+            &Origin::Env,
+        )?;
+        let own = VmUpdate::from_env(&get, &Origin::BuildVmEnv)?;
+        Ok(base.apply(&run).apply(&own))
     }
 
     /// The defaults with `updates` applied, lowest precedence first.

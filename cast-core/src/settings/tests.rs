@@ -257,3 +257,31 @@ fn mounts_are_a_list_setting_baked_as_written_and_replaced_by_cast_mount() {
     assert!(e.to_string().starts_with("CAST_MOUNT=\"/d:data\""), "{e}");
     assert_eq!(VmSettings::default().show(Key::Mounts), "none");
 }
+
+#[test]
+fn build_vms_have_their_own_variables_and_defaults() {
+    let get = env;
+    let s = VmSettings::build_vm(get(&[("CAST_MEMORY", "256M"), ("CAST_ACCEL", "tcg")])).unwrap();
+    assert_eq!(
+        s.memory_mib, DEFAULT_BUILD_VM_MEMORY_MIB,
+        "a run's memory is not a build's"
+    );
+    assert_eq!(
+        (s.tty, s.interactive, s.accel),
+        (Some(false), false, Some(Accel::Tcg))
+    );
+    let s = VmSettings::build_vm(get(&[
+        ("CAST_BUILD_VM_MEMORY", "2G"),
+        ("CAST_BUILD_VM_TIMEOUT", "5m"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        (s.memory_mib, s.timeout),
+        (2048, Some(Duration::from_secs(300)))
+    );
+    let e = VmSettings::build_vm(get(&[("CAST_BUILD_VM_CPUS", "lots")])).unwrap_err();
+    assert!(
+        e.to_string().starts_with("CAST_BUILD_VM_CPUS=\"lots\""),
+        "{e}"
+    );
+}

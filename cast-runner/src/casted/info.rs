@@ -65,11 +65,7 @@ pub fn version(program: &str, payload: &Payload<'_>) -> i32 {
 }
 
 /// `--cast-info`: what the payload carries (parsed, not hashed) and where it is.
-pub fn info(
-    program: &str,
-    payload: &Payload<'_>,
-    located: &Located,
-) -> Result<i32, CastedError> {
+pub fn info(program: &str, payload: &Payload<'_>, located: &Located) -> Result<i32, CastedError> {
     let m = &payload.manifest;
     let mut s = String::new();
     let _ = writeln!(s, "name: {}", m.vm.name);

@@ -161,6 +161,7 @@ impl Guest {
             stdout_bytes,
             stderr_bytes,
             message: None,
+            layer_bytes: None,
         });
         self.until_ack()
     }

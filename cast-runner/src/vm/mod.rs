@@ -44,6 +44,18 @@ pub struct Share {
     pub read_only: bool,
 }
 
+/// A further whole-file disk for the guest, found there by its virtio `serial`
+/// (`/sys/block/*/serial`): a build VM's scratch, diff and mount disks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Disk {
+    /// The file (a raw image).
+    pub path: PathBuf,
+    /// The serial the guest finds it by (at most 20 bytes).
+    pub serial: String,
+    /// Attach it read-only.
+    pub read_only: bool,
+}
+
 /// The guest kernel (uncompressed, with a PVH note) as the engine gets it.
 #[derive(Debug)]
 pub enum KernelImage {
@@ -77,8 +89,10 @@ pub struct VmSpec<'a> {
     pub cpus: u32,
     /// Memory in MiB.
     pub memory_mib: u32,
-    /// The root disk.
+    /// The root disk (serial `root`).
     pub root: DiskSlice,
+    /// Further disks, after the root.
+    pub disks: Vec<Disk>,
     /// Further fds QEMU inherits under the same numbers (e.g. the checked executable
     /// behind a `/proc/self/fd/N` root path); the caller keeps them open, so a second
     /// boot attempt can pass them again.

@@ -8,7 +8,7 @@
 //! - Lifetime: QEMU gets `PR_SET_PDEATHSIG(SIGKILL)`, so it dies with the runner even
 //!   on SIGKILL, and its own process group, so a terminal's Ctrl-C reaches only the
 //!   runner (which forwards it to the guest).
-//! - Host mounts: 9p shares, see [`qemu_9p`](super::qemu_9p).
+//! - Host mounts: 9p shares, see `qemu_9p`.
 //! - Under TCG the kernel is told the TSC rate (`tsc_early_khz`): without HPET/PM
 //!   timer, microvm guests otherwise sometimes hang calibrating it.
 
@@ -123,7 +123,20 @@ impl Qemu {
             spec.root.path.display().to_string().replace(',', ",,")
         ));
         push("-device".into());
-        push("virtio-blk-device,drive=root".into());
+        push("virtio-blk-device,drive=root,serial=root".into());
+        for (i, disk) in spec.disks.iter().enumerate() {
+            let ro = if disk.read_only { "on" } else { "off" };
+            push("-blockdev".into());
+            push(format!(
+                "driver=raw,node-name=disk{i},read-only={ro},file.driver=file,file.filename={},file.read-only={ro}",
+                disk.path.display().to_string().replace(',', ",,")
+            ));
+            push("-device".into());
+            push(format!(
+                "virtio-blk-device,drive=disk{i},serial={}",
+                disk.serial.replace(',', ",,")
+            ));
+        }
         if let Some(net) = &spec.network {
             for arg in crate::network::qemu_args(net) {
                 push(arg);

@@ -201,9 +201,23 @@ impl Evaluator<'_> {
                     rc.labels.insert(key, value);
                 }
             }
-            InstructionKind::Run(_) => st.stage.ops.push(Op::Run {
-                location: loc.clone(),
-            }),
+            InstructionKind::Run(command) => {
+                let line = super::run::RunLine {
+                    command: &command.command,
+                    heredocs: command
+                        .heredocs
+                        .iter()
+                        .map(|h| format!("{}{}\n", h.content, h.name))
+                        .collect(),
+                    flags: command
+                        .flags
+                        .iter()
+                        .map(|f| (f.name.clone(), f.value.clone()))
+                        .collect(),
+                };
+                let op = self.run(loc, &line, rc, &st.args, st.stage.index)?;
+                st.stage.ops.push(Op::Run(op));
+            }
             InstructionKind::Cmd(c) => {
                 rc.cmd = Some(command_argv(c, rc));
                 st.cmd_set = true;

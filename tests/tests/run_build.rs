@@ -1,0 +1,184 @@
+//! RUN in build VMs, end to end with `cargo cast run DIR` (the image is built, then
+//! booted in a VM that checks it): RUN creates files, a user (busybox-static has no
+//! `adduser`: /etc/passwd and /etc/group edited, chown by name) and symlinks, deletes files of the base (gone in the booted image), exec form, a COPY
+//! between RUNs; the unchanged second build boots no build VM (the status line says
+//! so); changing the COPY source re-runs only the RUN after it. A failing RUN names
+//! its file:line, exit code and last output, and caches nothing; a shell-form RUN
+//! in an image without a shell is refused before any VM boots. A two-stage build
+//! runs a stage's RUN and copies only its result; an unused stage with a failing
+//! RUN is not built.
+
+use std::path::Path;
+
+use cast_tests::casting::cargo_cast_cmd;
+use cast_tests::images::push_busybox;
+use cast_tests::proc::output_of;
+use cast_tests::registry::Registry;
+use cast_tests::Output;
+
+/// `cargo cast run DIR` with the caches in `cache`.
+fn cast_run(cache: &Path, dir: &Path) -> Output {
+    let mut cmd = cargo_cast_cmd(cache, &["run", dir.to_str().unwrap()]);
+    cmd.env("CAST_CPUS", "1").env("CAST_BUILD_VM_CPUS", "1");
+    let out = output_of(cmd, Vec::new());
+    eprintln!("cargo cast run {}:\n{}", dir.display(), out.stderr);
+    out
+}
+
+/// A registry with the busybox image (its reference) and a work directory with an
+/// empty `app/` for the Containerfile.
+fn setup() -> (Registry, String, tempfile::TempDir) {
+    let registry = Registry::start();
+    let base = push_busybox(&registry);
+    let work = tempfile::tempdir().unwrap();
+    std::fs::create_dir(work.path().join("app")).unwrap();
+    (registry, base, work)
+}
+
+fn step_entries(cache: &Path) -> usize {
+    std::fs::read_dir(cache.join("build"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("step-"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn run_steps_change_the_image_and_are_cached_per_step() {
+    let (_registry, base, work) = setup();
+    let (cache, dir) = (work.path().join("cache"), work.path().join("app"));
+    std::fs::write(dir.join("input.txt"), "first\n").unwrap();
+    std::fs::write(
+        dir.join("Containerfile"),
+        format!(
+            "FROM {base}\n\
+             RUN echo app:x:1234:1234::/home/app:/bin/sh >> /etc/passwd \\\n \
+             && echo app:x:1234: >> /etc/group && mkdir -p /home/app && chown app:app /home/app \\\n \
+             && mkdir -p /data && echo made > /data/file \\\n \
+             && ln -s /data/file /data/link && rm /bin/vi && rm -r /root\n\
+             RUN [\"/bin/sh\", \"-c\", \"echo exec-form > /exec.txt\"]\n\
+             COPY input.txt /input.txt\n\
+             RUN tr a-z A-Z < /input.txt > /upper.txt\n\
+             CMD id app; stat -c %U /home/app; cat /data/link /exec.txt /upper.txt; \\\n \
+             ls /bin/vi /root 2>&1; readlink /data/link\n"
+        ),
+    )
+    .unwrap();
+
+    let first = cast_run(&cache, &dir);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let text = first.stdout_text();
+    assert!(
+        text.starts_with("uid=1234(app) gid=1234(app) groups=1234(app)\napp\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("made\nexec-form\nFIRST\n"),
+        "files from RUN and COPY: {text}"
+    );
+    assert!(
+        text.contains("ls: /bin/vi: No such file or directory")
+            && text.contains("ls: /root: No such file or directory"),
+        "files of the base deleted by RUN are gone: {text}"
+    );
+    assert!(text.ends_with("/data/file\n"), "{text}");
+    assert!(
+        first
+            .stderr
+            .contains("3 build VM boots, 0 RUN steps from the step cache"),
+        "{}",
+        first.stderr
+    );
+
+    let second = cast_run(&cache, &dir);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(
+        second.stderr.contains("image from the cache")
+            && second.stderr.contains("0 build VM boots"),
+        "an unchanged build boots no build VM: {}",
+        second.stderr
+    );
+    assert_eq!(second.stdout_text(), text);
+
+    std::fs::write(dir.join("input.txt"), "second\n").unwrap();
+    let third = cast_run(&cache, &dir);
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    assert!(
+        third
+            .stderr
+            .contains("1 build VM boots, 2 RUN steps from the step cache"),
+        "only the RUN after the changed COPY runs again: {}",
+        third.stderr
+    );
+    assert!(
+        third.stdout_text().contains("SECOND\n"),
+        "{}",
+        third.stdout_text()
+    );
+}
+
+#[test]
+fn failing_and_impossible_runs_say_where_and_cache_nothing() {
+    let (_registry, base, work) = setup();
+    let (cache, dir) = (work.path().join("cache"), work.path().join("app"));
+    let file = dir.join("Containerfile");
+    std::fs::write(
+        &file,
+        format!("FROM {base}\nENV X=1\nRUN echo before the failure; echo to stderr >&2; exit 7\n"),
+    )
+    .unwrap();
+    let out = cast_run(&cache, &dir);
+    assert_eq!(out.code, 125, "{}", out.stderr);
+    let want = format!(
+        "{}:3:1: RUN echo before the failure; echo to stderr >&2; exit 7 failed with exit code 7",
+        file.display()
+    );
+    assert!(out.stderr.contains(&want), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("  | before the failure\n  | to stderr"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(step_entries(&cache), 0, "a failed RUN caches nothing");
+
+    // No shell in the image: refused before a VM boots.
+    std::fs::copy("/bin/busybox", dir.join("busybox")).unwrap();
+    std::fs::write(&file, "FROM scratch\nCOPY busybox /busybox\nRUN echo hi\n").unwrap();
+    let out = cast_run(&cache, &dir);
+    assert_eq!(out.code, 125, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(":3:1: RUN in shell form needs /bin/sh, and the image has none"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_two_stage_build_copies_only_the_result() {
+    let (_registry, base, work) = setup();
+    let (cache, dir) = (work.path().join("cache"), work.path().join("app"));
+    std::fs::write(
+        dir.join("Containerfile"),
+        format!(
+            "FROM {base} AS unused\nRUN exit 1\n\
+             FROM {base} AS build\nWORKDIR /src\n\
+             RUN printf '#!/bin/sh\\necho built by stage one\\n' > app && chmod 755 app \\\n \
+             && echo junk > /src/junk\n\
+             FROM scratch\nCOPY --from=build /bin/busybox /bin/sh\n\
+             COPY --from=build /src/app /app\nENTRYPOINT [\"/app\"]\n"
+        ),
+    )
+    .unwrap();
+    let out = cast_run(&cache, &dir);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "built by stage one\n");
+    assert!(
+        out.stderr
+            .contains("1 build VM boots, 0 RUN steps from the step cache"),
+        "the unused stage is not built: {}",
+        out.stderr
+    );
+}
