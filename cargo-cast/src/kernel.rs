@@ -37,7 +37,7 @@ pub struct BuildArgs {
     /// `URL#sha256=HEX`.
     #[arg(long, default_value = "debian")]
     source: String,
-    /// Bundle directory [default: `<cache>/kernel/built`].
+    /// Bundle directory (default: `<cache>/kernel/built`).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Parallel compile jobs (`make -j`).
