@@ -19,9 +19,21 @@ pub struct Verbosity {
     pub verbose: bool,
 }
 
+/// [`Verbosity`] after a subcommand: also taken after that subcommand's own
+/// subcommands (`cargo cast cache prune -q`).
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct SubVerbosity {
+    /// Print only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Show Cargo's output and more detail.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
 impl Verbosity {
     /// Either level's flags (`cargo cast -v build` and `cargo cast build -v`).
-    pub fn or(self, other: Verbosity) -> Verbosity {
+    pub fn or(self, other: SubVerbosity) -> Verbosity {
         Verbosity {
             quiet: self.quiet || other.quiet,
             verbose: self.verbose || other.verbose,
@@ -37,7 +49,7 @@ pub struct WithVerbosity<A: clap::Args> {
     pub args: A,
     /// `-q` / `-v`.
     #[command(flatten)]
-    pub verbosity: Verbosity,
+    pub verbosity: SubVerbosity,
 }
 
 /// The output channel of one command.
