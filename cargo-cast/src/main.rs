@@ -53,7 +53,7 @@ enum Command {
 
 fn main() {
     let Cargo::Cast(cli) = Cargo::parse();
-    let ui = |own: ui::Verbosity| ui::Ui::new(cli.verbosity.or(own));
+    let ui = |own: ui::SubVerbosity| ui::Ui::new(cli.verbosity.or(own));
     let code = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Build(a) => report(build::run(*a.args, &ui(a.verbosity))),
