@@ -40,6 +40,15 @@ pub fn alone() -> Alone {
     Alone { _guard: guard }
 }
 
+/// Runs `f` on this thread as part of the test holding `alone` (a thread it
+/// spawned): the VMs `f` starts do not wait for the tier that test holds.
+pub fn within<R>(_alone: &Alone, f: impl FnOnce() -> R) -> R {
+    HELD.set(HELD.get() + 1);
+    let result = f();
+    HELD.set(HELD.get() - 1);
+    result
+}
+
 /// Joins the tier of ordinary tests (many at once, never beside an [`Alone`]).
 pub fn shared() -> Shared {
     let guard = (HELD.get() == 0).then(|| TIER.read().unwrap_or_else(|e| e.into_inner()));

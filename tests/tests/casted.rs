@@ -222,11 +222,13 @@ fn a_cut_short_or_damaged_file_is_one_message_and_exit_125_never_a_crash() {
 #[test]
 fn eight_concurrent_first_runs_share_one_cache_entry() {
     // Alone: eight VMs at once already load the machine to its limit.
-    let _alone = cast_tests::tier::alone();
+    let alone = cast_tests::tier::alone();
     let cache = cache();
     let outs: Vec<_> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..8)
-            .map(|_| s.spawn(|| run(&["exit=3"], &[], cache.path())))
+            .map(|_| {
+                s.spawn(|| cast_tests::tier::within(&alone, || run(&["exit=3"], &[], cache.path())))
+            })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
