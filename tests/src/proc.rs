@@ -87,10 +87,13 @@ impl Run {
     }
 
     /// As [`Run::output`] for a run that moves a lot of data: bounded by `bound`,
-    /// with the runner's own `CAST_TIMEOUT` 30 s inside it.
+    /// with the runner's own `CAST_TIMEOUT` 30 s inside it (unless the test set one).
     pub fn output_within(mut self, bound: Duration) -> Output {
         let guard = bound.saturating_sub(Duration::from_secs(30)).as_secs();
-        self.cmd.env("CAST_TIMEOUT", guard.to_string());
+        let set_by_test = self.cmd.get_envs().any(|(k, _)| k == "CAST_TIMEOUT");
+        if !set_by_test {
+            self.cmd.env("CAST_TIMEOUT", guard.to_string());
+        }
         let stdin = self.stdin.take().unwrap_or_default();
         output_bounded(self.cmd, stdin, bound)
     }
