@@ -90,7 +90,10 @@ impl Run {
     /// with the runner's own `CAST_TIMEOUT` 30 s inside it (unless the test set one).
     pub fn output_within(mut self, bound: Duration) -> Output {
         let guard = bound.saturating_sub(Duration::from_secs(30)).as_secs();
-        let set_by_test = self.cmd.get_envs().any(|(k, _)| k == "CAST_TIMEOUT");
+        let set_by_test = self
+            .cmd
+            .get_envs()
+            .any(|(k, v)| k == "CAST_TIMEOUT" && v.is_some());
         if !set_by_test {
             self.cmd.env("CAST_TIMEOUT", guard.to_string());
         }
