@@ -48,7 +48,7 @@ const NET_MODULES: [&str; 6] = [
 pub fn run(args: Args) -> Result<()> {
     let kernel = KernelBundle::locate(None).context("run `cargo xtask kernel` first")?;
     let work = tempfile::tempdir()?;
-    let runner = build_debug_runner()?;
+    let runner = crate::bench_boot::build_runner(false)?;
     let rootfs = busybox_rootfs(work.path())?;
     let server = BlobServer::start(args.mib << 20)?;
     let script = |host: &str| {
@@ -283,23 +283,6 @@ impl BlobServer {
 
 fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// The debug `cargo-cast` (the data path is QEMU's; the runner is not on it).
-fn build_debug_runner() -> Result<PathBuf> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let status = Command::new(cargo)
-        .current_dir(workspace)
-        .args(["build", "--quiet", "--package", "cargo-cast"])
-        .status()?;
-    if !status.success() {
-        bail!("building cargo-cast failed");
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace.join("target"));
-    Ok(target.join("debug").join("cargo-cast"))
 }
 
 /// The lines of `r` as they arrive.
