@@ -68,7 +68,23 @@ fn run_with(
         stderr: tempfile::tempfile().unwrap(),
         _signals: tx,
     };
-    let req = RunRequest {
+    let spec = StartSpec {
+        argv: vec!["app".into(), "arg".into()],
+        ..StartSpec::default()
+    };
+    let req = fake_request(spec, settings);
+    let io = HostIo {
+        stdin: input,
+        stdout: host.stdout.try_clone().unwrap(),
+        stderr: host.stderr.try_clone().unwrap(),
+        signals: SignalSource::Channel(rx),
+    };
+    (run_on(engine, req, io).map(|o| o.code), host)
+}
+
+/// A request for the fake engine (which never opens the kernel or root files).
+fn fake_request(spec: StartSpec, settings: VmSettings) -> RunRequest {
+    RunRequest {
         disks: Vec::new(),
         output: None,
         program: "test".into(),
@@ -80,19 +96,9 @@ fn run_with(
             size: 512,
         },
         pass_fds: Vec::new(),
-        spec: StartSpec {
-            argv: vec!["app".into(), "arg".into()],
-            ..StartSpec::default()
-        },
+        spec,
         settings,
-    };
-    let io = HostIo {
-        stdin: input,
-        stdout: host.stdout.try_clone().unwrap(),
-        stderr: host.stderr.try_clone().unwrap(),
-        signals: SignalSource::Channel(rx),
-    };
-    (run_on(engine, req, io).map(|o| o.code), host)
+    }
 }
 
 fn run(engine: &FakeEngine) -> (Result<i32, RunError>, Host) {
@@ -415,21 +421,7 @@ fn a_broken_host_stdout_closes_the_guests_and_the_flood_is_discarded() {
     drop(read);
     let (tx, rx) = mpsc::channel();
     let stderr = tempfile::tempfile().unwrap();
-    let req = RunRequest {
-        disks: Vec::new(),
-        output: None,
-        program: "test".into(),
-        kernel: KernelImage::File("/fake/vmlinux".into()),
-        initrd: Vec::new().into(),
-        root: DiskSlice {
-            path: "/fake/root".into(),
-            offset: 0,
-            size: 512,
-        },
-        pass_fds: Vec::new(),
-        spec: StartSpec::default(),
-        settings: settings(),
-    };
+    let req = fake_request(StartSpec::default(), settings());
     let io = HostIo {
         stdin: tempfile::tempfile().unwrap(),
         stdout: File::from(write),
