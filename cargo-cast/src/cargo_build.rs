@@ -195,6 +195,9 @@ pub fn build(flags: &CargoFlags, env: &[(String, String)], ui: &Ui) -> Result<Ve
     let err_text = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
     if !status.success() {
         eprint!("{err_text}");
+        if let Some(note) = full_disk_note(flags, &err_text) {
+            eprintln!("{note}");
+        }
         bail!("cargo build failed (the errors are above)");
     }
     Ok(bins
@@ -265,6 +268,50 @@ impl Forwarder {
             let _ = signal_hook::low_level::emulate_default_handler(signal);
         }
     }
+}
+
+/// Below this much free space a failed build is blamed on a full disk.
+const NEARLY_FULL: u64 = 64 << 20;
+
+/// After a failed build: when the disk holding Cargo's target directory or the cast
+/// cache is (nearly) full, or the errors say so, which of them and what to free. A
+/// linker that runs out of space may say only "Bus error", so the free space is
+/// checked rather than the message alone.
+fn full_disk_note(flags: &CargoFlags, err_text: &str) -> Option<String> {
+    let target = flags
+        .target_dir
+        .clone()
+        .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from))
+        .or_else(|| std::env::current_dir().ok());
+    let cache = cast_core::cache_root::dir();
+    let said = err_text.contains("No space left on device") || err_text.contains("Disk quota");
+    let mut full = Vec::new();
+    for (what, dir) in [
+        ("Cargo's target directory", &target),
+        ("the cast cache", &cache),
+    ] {
+        let Some(dir) = dir else { continue };
+        let Some(free) = dir.ancestors().find_map(|d| fs4::available_space(d).ok()) else {
+            continue;
+        };
+        if free < NEARLY_FULL {
+            full.push(format!(
+                "{what} {} has {} free",
+                dir.display(),
+                crate::ui::bytes(free)
+            ));
+        }
+    }
+    if full.is_empty() && !said {
+        return None;
+    }
+    let mut note = String::from("cargo cast: ");
+    for f in &full {
+        note.push_str(f);
+        note.push_str("; ");
+    }
+    note.push_str(&cast_core::disk_full::hint(cache.as_deref()));
+    Some(note)
 }
 
 fn short(package_id: &str) -> &str {

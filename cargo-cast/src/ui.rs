@@ -128,6 +128,13 @@ pub fn report(e: &anyhow::Error) -> String {
     for cause in e.chain().skip(1) {
         s.push_str(&format!("\n  caused by: {cause}"));
     }
+    if e.chain().any(cast_core::disk_full::is_disk_full) {
+        let cache = cast_core::cache_root::dir();
+        s.push_str(&format!(
+            "\n  hint: {}",
+            cast_core::disk_full::hint(cache.as_deref())
+        ));
+    }
     s
 }
 

@@ -5,6 +5,7 @@
 //! - [`cache_entry`]: the one way a cache entry is written (temp, check, sync,
 //!   rename), files and directories.
 //! - [`cache_root`]: the cache root and the areas each crate writes in it.
+//! - [`disk_full`]: a full disk told apart from other write failures, and what to free.
 //! - [`publish`]: published ports in Docker's `-p` grammar.
 //! - [`mount`]: host mounts (`HOST:GUEST[:ro]`), parsed and resolved.
 //! - [`settings`]: the VM settings (cpus, memory, timeouts, …): defaults, one parser
@@ -16,6 +17,7 @@
 
 pub mod cache_entry;
 pub mod cache_root;
+pub mod disk_full;
 pub mod mount;
 pub mod publish;
 pub mod run_config;

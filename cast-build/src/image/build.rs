@@ -122,8 +122,14 @@ pub enum ImageError {
     #[error(transparent)]
     Settings(cast_core::SettingError),
     /// The root image could not be written.
-    #[error("cannot write the root image")]
-    Write(#[source] erofs::WriteError),
+    #[error("cannot write the root image {}", path.display())]
+    Write {
+        /// The file being written (in the build cache's staging directory).
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: erofs::WriteError,
+    },
 }
 
 /// Builds (or finds in the cache) the root image `config` describes.
@@ -212,12 +218,9 @@ fn containerfile(
     let ctx = BuildContext::open_for(context, Some(&file)).map_err(E::from)?;
     let built = crate::build_with(&plan, &ctx, images, &mut remote, runs).map_err(E::from)?;
     let staging = options.cache.staging(&key)?;
-    erofs::write_image_to_path(
-        &built.tree,
-        &options.erofs,
-        &staging.path().join("root.erofs"),
-    )
-    .map_err(ImageError::Write)?;
+    let path = staging.path().join("root.erofs");
+    erofs::write_image_to_path(&built.tree, &options.erofs, &path)
+        .map_err(|source| ImageError::Write { path, source })?;
     let file = file.canonicalize().unwrap_or(file);
     let inputs = std::iter::once(file).chain(built.context_files);
     Ok((
@@ -250,8 +253,9 @@ fn prebuilt(
     }
     let tree = OciImages::apply_layers(&resolved).map_err(|e| err(e.to_string()))?;
     let staging = options.cache.staging(&key)?;
-    erofs::write_image_to_path(&tree, &options.erofs, &staging.path().join("root.erofs"))
-        .map_err(ImageError::Write)?;
+    let path = staging.path().join("root.erofs");
+    erofs::write_image_to_path(&tree, &options.erofs, &path)
+        .map_err(|source| ImageError::Write { path, source })?;
     let rc = run_config_of(&resolved.config);
     Ok((options.cache.store(staging, &rc, Vec::new())?, false))
 }

@@ -126,7 +126,16 @@ pub enum CastError {
 
 impl fmt::Debug for CastError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&error_chain(self))
+        f.write_str(&error_chain(self))?;
+        if cast_core::disk_full::is_disk_full(self) {
+            let cache = cast_core::cache_root::dir();
+            write!(
+                f,
+                "\nhint: {}",
+                cast_core::disk_full::hint(cache.as_deref())
+            )?;
+        }
+        Ok(())
     }
 }
 
