@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use cast_tests::casting::{build_output, cargo_cast_cmd, BUILD_BOUND};
 use cast_tests::http::Server;
 use cast_tests::proc::{wait_bounded, Guard};
+use cast_tests::Output;
 
 /// `cmd` run with a `size` tmpfs mounted on `dir` (in a mount namespace of its own).
 fn on_small_disk(dir: &Path, size: &str, cmd: &Command) -> Command {
@@ -70,12 +71,7 @@ fn a_full_cache_disk_names_the_path_and_what_to_free() {
 
     // The image does not fit in the cache; Cargo's target directory is elsewhere
     // (the shared e2e target), so the build script is what fails.
-    let cmd = cargo_cast_cmd(&cache, &["build", dir.to_str().unwrap(), "-o"]);
-    let mut cmd = on_small_disk(&cache, "2m", &cmd);
-    cmd.arg(&out);
-    let got = build_output(cmd, BUILD_BOUND);
-    eprintln!("{}", got.stderr);
-    assert_ne!(got.code, 0);
+    let got = build_with_full_cache(&cache, &dir, &out, true);
     assert!(
         got.stderr.contains("No space left on device"),
         "{}",
@@ -86,23 +82,12 @@ fn a_full_cache_disk_names_the_path_and_what_to_free() {
         "the message names the file being written in the cache:\n{}",
         got.stderr
     );
-    assert!(
-        got.stderr.contains("cargo cast cache prune"),
-        "{}",
-        got.stderr
-    );
     assert!(!got.stderr.contains("panicked"), "{}", got.stderr);
     assert!(!out.exists(), "no executable is written");
 
     // Cargo's target directory inside the full cache (the default for a directory
     // build): Cargo or the linker fails, and cargo cast says which disk is full.
-    let mut cmd = cargo_cast_cmd(&cache, &["build", dir.to_str().unwrap(), "-o"]);
-    cmd.env_remove("CARGO_TARGET_DIR");
-    let mut cmd = on_small_disk(&cache, "2m", &cmd);
-    cmd.arg(&out);
-    let got = build_output(cmd, BUILD_BOUND);
-    eprintln!("{}", got.stderr);
-    assert_ne!(got.code, 0);
+    let got = build_with_full_cache(&cache, &dir, &out, false);
     assert!(
         got.stderr.contains(&format!(
             "Cargo's target directory {}/target has",
@@ -111,11 +96,27 @@ fn a_full_cache_disk_names_the_path_and_what_to_free() {
         "the full target directory is named:\n{}",
         got.stderr
     );
+}
+
+/// `cargo cast build DIR -o OUT` with the cast cache on a 2 MiB disk and Cargo's
+/// target directory elsewhere (`own_target`) or in the cache; it fails, and says
+/// what to free.
+fn build_with_full_cache(cache: &Path, dir: &Path, out: &Path, own_target: bool) -> Output {
+    let mut cmd = cargo_cast_cmd(cache, &["build", dir.to_str().unwrap(), "-o"]);
+    if !own_target {
+        cmd.env_remove("CARGO_TARGET_DIR");
+    }
+    let mut cmd = on_small_disk(cache, "2m", &cmd);
+    cmd.arg(out);
+    let got = build_output(cmd, BUILD_BOUND);
+    eprintln!("{}", got.stderr);
+    assert_ne!(got.code, 0);
     assert!(
         got.stderr.contains("cargo cast cache prune"),
         "{}",
         got.stderr
     );
+    got
 }
 
 /// The process group `pid` is in (field 5 of `/proc/PID/stat`).
