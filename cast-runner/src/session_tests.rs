@@ -381,7 +381,12 @@ fn out_of_order_messages_are_refused_or_ignored() {
         g.send(&GuestMsg::Hello {
             version: cast_proto::PROTOCOL_VERSION,
         });
-        assert_eq!(g.exit(0, 0, 0), [], "a second Start");
+        // (StdinEof may come before the Ack or not, as the host's stdin thread runs.)
+        let before_ack = g.exit(0, 0, 0);
+        assert!(
+            !before_ack.iter().any(|m| matches!(m, HostMsg::Start(_))),
+            "a second Start: {before_ack:?}"
+        );
     });
     assert_eq!(run(&engine).0.unwrap(), 0);
 }
@@ -414,7 +419,9 @@ fn a_broken_host_stdout_closes_the_guests_and_the_flood_is_discarded() {
         for _ in 0..128 {
             g.stdout.write_all(&chunk).unwrap(); // never stalls: the host discards
         }
-        let before_ack = g.exit(141, 8 << 20, 0);
+        let mut before_ack = g.exit(141, 8 << 20, 0);
+        // (The host also reports its empty stdin's end, whenever its thread gets to it.)
+        before_ack.retain(|m| *m != HostMsg::StdinEof { bytes: 0 });
         assert_eq!(before_ack, [HostMsg::CloseStdout]);
     });
     let (read, write) = nix::unistd::pipe().unwrap();
