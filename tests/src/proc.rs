@@ -41,8 +41,9 @@ impl Run {
     pub fn new(rootfs: &Path) -> Self {
         let mut cmd = Command::new(crate::cargo_cast());
         cmd.args(["cast", "run", "--rootfs"]).arg(rootfs);
-        // A guard: the runner stops its own VM well before the test's bound.
-        without_cast_env(&mut cmd).env("CAST_TIMEOUT", "150");
+        // CAST_TIMEOUT, the guard that stops the VM before the test's bound, is set
+        // when the run starts ([`Run::guarded`]), from that bound.
+        without_cast_env(&mut cmd);
         Run { cmd, stdin: None }
     }
 
@@ -76,9 +77,24 @@ impl Run {
         self
     }
 
-    /// The underlying command, for tests that wire stdio themselves.
+    /// The underlying command, for tests that wire stdio themselves (guarded as a
+    /// run bounded by [`RUN_BOUND`]).
     pub fn into_command(self) -> Command {
-        self.cmd
+        self.guarded(RUN_BOUND).cmd
+    }
+
+    /// Sets the runner's own `CAST_TIMEOUT` 30 s inside `bound`, unless the test set
+    /// one with [`Run::env`].
+    fn guarded(mut self, bound: Duration) -> Self {
+        let set_by_test = self
+            .cmd
+            .get_envs()
+            .any(|(k, v)| k == "CAST_TIMEOUT" && v.is_some());
+        if !set_by_test {
+            let guard = bound.saturating_sub(Duration::from_secs(30)).as_secs();
+            self.cmd.env("CAST_TIMEOUT", guard.to_string());
+        }
+        self
     }
 
     /// Runs to completion (bounded by [`RUN_BOUND`]) and collects the output.
@@ -88,17 +104,10 @@ impl Run {
 
     /// As [`Run::output`] for a run that moves a lot of data: bounded by `bound`,
     /// with the runner's own `CAST_TIMEOUT` 30 s inside it (unless the test set one).
-    pub fn output_within(mut self, bound: Duration) -> Output {
-        let guard = bound.saturating_sub(Duration::from_secs(30)).as_secs();
-        let set_by_test = self
-            .cmd
-            .get_envs()
-            .any(|(k, v)| k == "CAST_TIMEOUT" && v.is_some());
-        if !set_by_test {
-            self.cmd.env("CAST_TIMEOUT", guard.to_string());
-        }
-        let stdin = self.stdin.take().unwrap_or_default();
-        output_bounded(self.cmd, stdin, bound)
+    pub fn output_within(self, bound: Duration) -> Output {
+        let mut run = self.guarded(bound);
+        let stdin = run.stdin.take().unwrap_or_default();
+        output_bounded(run.cmd, stdin, bound)
     }
 }
 
