@@ -93,7 +93,7 @@ impl VmRunner {
             .part("user", format!("{:?}", op.user))
             .part("workdir", format!("{:?}", op.workdir))
             .part("mounts", format!("{:?}", op.mounts))
-            .part("network", format!("{}", op.network_none));
+            .part("network", if op.network_none { "none" } else { "default" });
         for (id, content) in &self.secrets {
             // A secret's bytes never reach the key, only that it is there.
             let used = op
@@ -192,12 +192,11 @@ impl RunSteps for VmRunner {
         for m in &op.mounts {
             mounts.push(self.mount(m, &mut set, inputs).map_err(&fail)?);
         }
-        let net = if op.network_none {
-            "--network=none"
+        if op.network_none {
+            eprintln!("{loc}: RUN {} [--network=none]", shown(op));
         } else {
-            "no network (build VMs have none yet)"
-        };
-        eprintln!("{loc}: RUN {} [{net}]", shown(op));
+            eprintln!("{loc}: RUN {}", shown(op));
+        }
         let tail = output::Tail::new();
         self.boots += 1;
         let outcome = cast_runner::run_to_end(RunRequest {
@@ -221,7 +220,10 @@ impl RunSteps for VmRunner {
                 }),
                 ..Default::default()
             },
-            settings: self.settings.clone(),
+            settings: VmSettings {
+                network: self.settings.network && !op.network_none,
+                ..self.settings.clone()
+            },
         })
         .map_err(|source| BuildError::RunVm {
             location: loc.clone(),

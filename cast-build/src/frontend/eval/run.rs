@@ -78,6 +78,16 @@ impl Evaluator<'_> {
                 ("network", Some(v)) => match v.as_str() {
                     "none" => op.network_none = true,
                     "default" => {}
+                    "host" => {
+                        return Err(Diagnostic::new(
+                            loc.clone(),
+                            "RUN --network=host is not supported: a build VM cannot share the host's network",
+                        )
+                        .with_hint(format!(
+                            "leave it out (the default network reaches the host's loopback as {}) or use --network=none",
+                            cast_proto::HOST_ALIAS
+                        )))
+                    }
                     other => {
                         return Err(Diagnostic::new(
                             loc.clone(),
