@@ -33,6 +33,7 @@ pub mod fetch;
 pub mod frontend;
 pub mod image;
 pub mod runvm;
+pub mod secret;
 mod script;
 
 // The modules of each part, under the paths callers already use.
