@@ -368,8 +368,9 @@ mod tests {
 
     #[test]
     fn secrets_reach_the_build_script_as_specs_with_absolute_files() {
-        let cli = Cli::try_parse_from(["x", "--secret", "id=a,src=k.txt", "--secret", "id=b,env=T"])
-            .unwrap();
+        let cli =
+            Cli::try_parse_from(["x", "--secret", "id=a,src=k.txt", "--secret", "id=b,env=T"])
+                .unwrap();
         let env = cli.cast.env();
         let cwd = std::env::current_dir().unwrap();
         assert_eq!(
@@ -379,7 +380,9 @@ mod tests {
                 format!("id=a,src={}\nid=b,env=T", cwd.join("k.txt").display())
             )]
         );
-        let e = Cli::try_parse_from(["x", "--secret", "src=k"]).err().unwrap();
+        let e = Cli::try_parse_from(["x", "--secret", "src=k"])
+            .err()
+            .unwrap();
         assert!(e.to_string().contains("a secret needs id=ID"), "{e}");
     }
 }

@@ -33,8 +33,8 @@ pub mod fetch;
 pub mod frontend;
 pub mod image;
 pub mod runvm;
-pub mod secret;
 mod script;
+pub mod secret;
 
 // The modules of each part, under the paths callers already use.
 pub use frontend::{chmod, containerfile, diag, eval, info, stages, subst};

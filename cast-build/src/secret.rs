@@ -51,9 +51,7 @@ impl SecretSpec {
                 other => return Err(format!("unknown key {other:?}")),
             }
         }
-        let id = id
-            .filter(|i| !i.is_empty())
-            .ok_or("a secret needs id=ID")?;
+        let id = id.filter(|i| !i.is_empty()).ok_or("a secret needs id=ID")?;
         let source = match (src, env, kind.as_deref()) {
             (Some(_), Some(_), _) => return Err("give src=FILE or env=VAR, not both".into()),
             (Some(v), None, Some("env")) | (None, Some(v), _) => SecretSource::Env(v),
@@ -158,7 +156,10 @@ mod tests {
         std::fs::write(dir.path().join("k"), "file secret").unwrap();
         let get = |k: &str| (k == ENV).then(|| "id=one,src=k;\nid=two,src=/nonexistent".into());
         let e = from_env(get, dir.path()).unwrap_err();
-        assert!(e.contains("secret \"two\": cannot read /nonexistent"), "{e}");
+        assert!(
+            e.contains("secret \"two\": cannot read /nonexistent"),
+            "{e}"
+        );
         let get = |k: &str| (k == ENV).then(|| "id=one,src=k".into());
         let read = from_env(get, dir.path()).unwrap();
         assert_eq!(

@@ -291,7 +291,14 @@ fn private_file(name: &str, content: &[u8], mode: u32, uid: u32, gid: u32) -> io
 
 /// Bind-mounts the file `source` on `target`.
 fn bind(source: &Path, target: &Path) -> io::Result<()> {
-    mount(Some(source), target, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(|e| {
+    mount(
+        Some(source),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| {
         io::Error::other(format!(
             "mounting {} on {}: {e}",
             source.display(),

@@ -8,7 +8,10 @@ use std::process::Command;
 
 use serde_json::json;
 
-use crate::push::{sha256, Pusher, TestImage, TestLayer, LAYER_GZIP, LAYER_TAR, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST};
+use crate::push::{
+    sha256, Pusher, TestImage, TestLayer, LAYER_GZIP, LAYER_TAR, OCI_CONFIG, OCI_INDEX,
+    OCI_MANIFEST,
+};
 use crate::registry::Registry;
 
 /// A tar of a busybox root: `/bin/busybox` (0755), every applet as a symlink to

@@ -221,3 +221,66 @@ fn a_two_stage_build_copies_only_the_result() {
         out.stderr
     );
 }
+
+#[test]
+fn every_run_mount_type_and_a_heredoc_script_leave_nothing_in_the_layer() {
+    let (_registry, base, work) = setup();
+    let (cache, dir) = (work.path().join("cache"), work.path().join("app"));
+    std::fs::create_dir(dir.join("ctx")).unwrap();
+    std::fs::write(dir.join("ctx/input.txt"), "context input\n").unwrap();
+    let secret = work.path().join("token");
+    std::fs::write(&secret, "s3cr3t\n").unwrap();
+    std::fs::write(
+        dir.join("Containerfile"),
+        format!(
+            "FROM {base} AS tools\nRUN mkdir /out && echo from-stage > /out/tool.txt\n\
+             FROM {base}\n\
+             RUN --mount=type=bind,source=ctx,target=/ctx \\\n \
+             --mount=type=bind,from=tools,source=/out,target=/stage \\\n \
+             --mount=type=tmpfs,target=/scratch --mount=type=secret,id=token \\\n \
+             --mount=type=cache,target=/var/cache/thing <<EOF\n\
+             set -e\n\
+             cat /ctx/input.txt /stage/tool.txt > /result.txt\n\
+             echo scratch > /scratch/t; cat /scratch/t >> /result.txt\n\
+             grep -q s3cr3t /run/secrets/token && echo secret seen >> /result.txt\n\
+             echo cached > /var/cache/thing/f\n\
+             touch /ctx/try 2>/dev/null || echo bind is read-only >> /result.txt\n\
+             EOF\n\
+             CMD cat /result.txt; ls /ctx /stage /scratch /var 2>&1; true\n"
+        ),
+    )
+    .unwrap();
+    let mut cmd = cargo_cast_cmd(&cache, &["run", dir.to_str().unwrap()]);
+    cmd.env("CAST_CPUS", "1")
+        .env("CAST_BUILD_VM_CPUS", "1")
+        .env(
+            "CAST_BUILD_SECRET",
+            format!("id=token,src={}", secret.display()),
+        );
+    let out = output_of(cmd, Vec::new());
+    eprintln!("{}", out.stderr);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout_text(),
+        "context input\nfrom-stage\nscratch\nsecret seen\nbind is read-only\n\
+         ls: /ctx: No such file or directory\nls: /stage: No such file or directory\n\
+         ls: /scratch: No such file or directory\nls: /var: No such file or directory\n",
+        "the heredoc ran with every mount, and no mount point is left in the image"
+    );
+    let paths = layer_paths(&cache);
+    assert!(paths.iter().any(|p| p == "result.txt"), "{paths:?}");
+    let mounted = ["ctx", "stage", "scratch", "var", "run"];
+    assert!(
+        !paths
+            .iter()
+            .any(|p| mounted.contains(&p.split('/').next().unwrap())),
+        "no mount in a layer: {paths:?}"
+    );
+    for entry in std::fs::read_dir(cache.join("build")).unwrap().flatten() {
+        let layer = std::fs::read(entry.path().join("layer.tar")).unwrap_or_default();
+        assert!(
+            !layer.windows(6).any(|w| w == b"s3cr3t"),
+            "the secret is in no layer"
+        );
+    }
+}

@@ -40,7 +40,9 @@ fn containerfile(layout: &Path, port: &str, extra: &str) -> String {
 }
 
 fn deb_requests(log: &[String]) -> usize {
-    log.iter().filter(|r| r.trim_end().ends_with(".deb")).count()
+    log.iter()
+        .filter(|r| r.trim_end().ends_with(".deb"))
+        .count()
 }
 
 #[test]
@@ -58,10 +60,15 @@ fn apt_get_installs_from_a_local_repository_and_a_cache_mount_keeps_the_debs() {
     assert_eq!(first.code, 0, "{}", first.stderr);
     let text = first.stdout_text();
     assert!(
-        text.starts_with("Hello, world!\nuid=1500(builder) gid=1500(builder) groups=1500(builder)\nbuilder\n"),
+        text.starts_with(
+            "Hello, world!\nuid=1500(builder) gid=1500(builder) groups=1500(builder)\nbuilder\n"
+        ),
         "the installed program runs, through the symlink, and the user exists: {text}"
     );
-    assert!(!text.contains(".deb"), "the cache mount is in no layer: {text}");
+    assert!(
+        !text.contains(".deb"),
+        "the cache mount is in no layer: {text}"
+    );
     let log = server.requests();
     assert!(log.iter().any(|r| r.ends_with("/Packages ")), "{log:?}");
     assert_eq!(deb_requests(&log), 1, "{log:?}");
@@ -70,7 +77,9 @@ fn apt_get_installs_from_a_local_repository_and_a_cache_mount_keeps_the_debs() {
     let second = cast_run(&cache, &dir);
     assert_eq!(second.code, 0, "{}", second.stderr);
     assert!(
-        second.stderr.contains("1 build VM boots, 1 RUN steps from the step cache"),
+        second
+            .stderr
+            .contains("1 build VM boots, 1 RUN steps from the step cache"),
         "only the changed apt RUN runs again: {}",
         second.stderr
     );
