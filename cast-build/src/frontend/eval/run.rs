@@ -251,19 +251,6 @@ fn parse_size(s: &str) -> Option<u64> {
     n.parse::<u64>().ok()?.checked_mul(f)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::parse_size;
-
-    #[test]
-    fn sizes_parse() {
-        assert_eq!(parse_size("64m"), Some(64 << 20));
-        assert_eq!(parse_size("1G"), Some(1 << 30));
-        assert_eq!(parse_size("100"), Some(100));
-        assert_eq!(parse_size("x"), None);
-    }
-}
-
 /// The script of a RUN that is nothing but one heredoc (`RUN <<EOF`, `<<-EOF`,
 /// `<<'EOF'`): as in BuildKit, its body is what the shell runs (not a redirection
 /// of an empty command).
@@ -278,4 +265,17 @@ pub(super) fn heredoc_script(
     let marker = marker.strip_prefix('-').unwrap_or(marker);
     let name = marker.trim_matches(|c| c == '\'' || c == '"');
     (doc.fd == 0 && name == doc.name).then(|| doc.text())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("64m"), Some(64 << 20));
+        assert_eq!(parse_size("1G"), Some(1 << 30));
+        assert_eq!(parse_size("100"), Some(100));
+        assert_eq!(parse_size("x"), None);
+    }
 }
