@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
 use cast_build::config::value;
+use cast_build::secret::{self, SecretSpec};
 use cast_core::settings::{Key, Origin, Raw, VmUpdate};
 
 use crate::cargo_build::{self, CargoFlags, Executable};
@@ -28,6 +29,7 @@ use crate::ui::Ui;
   cargo cast build ./image -o my-tool      # a directory holding only a Containerfile
   cargo cast build . --cpus 4 --memory 1G -o heavy-worker
   cargo cast build --image 127.0.0.1:5000/alpine:3 -t -o alpine
+  cargo cast build ./image --secret id=npmrc,src=$HOME/.npmrc --secret id=token,env=TOKEN
 
 Settings come from, highest first: these flags, CAST_BUILD_* variables
 (CAST_BUILD_MEMORY=1G, ...), the crate's [package.metadata.cast],
@@ -91,6 +93,17 @@ pub struct CastFlags {
     /// relative HOST resolves where it runs (CAST_MOUNT replaces these).
     #[arg(long = "mount", value_name = "HOST:GUEST[:ro]", value_parser = vm_flag(Key::Mounts))]
     pub mounts: Vec<String>,
+    /// A secret for `RUN --mount=type=secret,id=ID`: `id=ID,src=FILE` or
+    /// `id=ID,env=VAR`, repeatable (Docker's grammar); read by the build, never
+    /// stored in the image or the cache.
+    #[arg(long = "secret", value_name = "id=ID,src=FILE|env=VAR", value_parser = secret_flag)]
+    pub secrets: Vec<String>,
+}
+
+/// A `--secret`, checked, its file anchored here (the build script runs elsewhere).
+fn secret_flag(s: &str) -> Result<String, String> {
+    let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
+    SecretSpec::parse(s, &cwd).map(|spec| spec.to_string())
 }
 
 /// A flag's parser: the setting's own (as for every other source), giving the
@@ -133,6 +146,10 @@ impl CastFlags {
         set("CAST_BUILD_ENTRYPOINT", self.entrypoint.clone());
         set("CAST_BUILD_IMAGE", self.image.clone());
         set("CAST_BUILD_PLATFORM", self.platform.clone());
+        set(
+            secret::ENV,
+            (!self.secrets.is_empty()).then(|| self.secrets.join("\n")),
+        );
         v
     }
 }
@@ -336,4 +353,36 @@ pub fn copy_executable(from: &Path, to: &Path) -> Result<()> {
         .commit()
         .with_context(|| format!("cannot write {}", to.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        cast: CastFlags,
+    }
+
+    #[test]
+    fn secrets_reach_the_build_script_as_specs_with_absolute_files() {
+        let cli =
+            Cli::try_parse_from(["x", "--secret", "id=a,src=k.txt", "--secret", "id=b,env=T"])
+                .unwrap();
+        let env = cli.cast.env();
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            env,
+            [(
+                "CAST_BUILD_SECRET".to_owned(),
+                format!("id=a,src={}\nid=b,env=T", cwd.join("k.txt").display())
+            )]
+        );
+        let e = Cli::try_parse_from(["x", "--secret", "src=k"])
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("a secret needs id=ID"), "{e}");
+    }
 }

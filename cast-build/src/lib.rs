@@ -34,6 +34,7 @@ pub mod frontend;
 pub mod image;
 pub mod runvm;
 mod script;
+pub mod secret;
 
 // The modules of each part, under the paths callers already use.
 pub use frontend::{chmod, containerfile, diag, eval, info, stages, subst};

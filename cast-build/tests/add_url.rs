@@ -209,6 +209,7 @@ fn options(cache: &Path, offline: bool) -> ImageOptions {
         cache: BuildCache::new(cache.join("build")),
         erofs: Default::default(),
         target: None,
+        secrets: Vec::new(),
     };
     o.resolve.offline = offline;
     o.resolve.progress = false;

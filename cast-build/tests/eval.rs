@@ -238,6 +238,26 @@ fn run_carries_its_command_environment_and_context() {
     assert_eq!(runs[1].argv, ["/bin/true", "a"]);
     assert!(!runs[1].shell_form);
     assert_eq!(runs[2].argv, ["/bin/bash", "-c", "echo"]);
+    assert!(!runs[0].network_none, "RUN has a network by default");
+    let h = plan("FROM a\nRUN <<-EOF\n\techo one\n\techo two\n\tEOF\nRUN <<EOF cat\nx\nEOF\n");
+    let runs: Vec<&RunOp> = h.stages[0]
+        .ops
+        .iter()
+        .filter_map(|o| match o {
+            Op::Run(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        runs[0].argv,
+        ["/bin/sh", "-c", "echo one\necho two\n"],
+        "a RUN that is only a heredoc runs its body"
+    );
+    assert_eq!(runs[1].argv, ["/bin/sh", "-c", "<<EOF cat\nx\nEOF\n"]);
+    assert_eq!(
+        error("FROM a\nRUN <<EOF\n#!/usr/bin/python3\nprint(1)\nEOF\n"),
+        "Containerfile:2:1: a RUN heredoc with its own interpreter (#!) is not supported yet (hint: run it with the interpreter: RUN python3 <<EOF ... EOF)"
+    );
     assert_eq!(p.needed_stages(), [1]);
 }
 
@@ -284,6 +304,7 @@ fn evaluation_errors_are_located() {
         ("FROM a\nENV A=${B\n", "Containerfile:2:1: cannot expand \"${B\": syntax error: missing '}' (hint: see Docker's rules: $VAR, ${VAR}, ${VAR:-default}, ${VAR:+alt})"),
         ("ARG IMG\nFROM $IMG\n", "Containerfile:2:1: FROM has an empty image name (hint: check the ARG used in FROM has a value)"),
         ("FROM a\nVOLUME [\"\"]\n", "Containerfile:2:1: VOLUME path must not be empty"),
+        ("FROM a\nRUN --network=host true\n", "Containerfile:2:1: RUN --network=host is not supported: a build VM cannot share the host's network (hint: leave it out (the default network reaches the host's loopback as host.cast.internal) or use --network=none)"),
         ("FROM a\nENV X=${Y:?needs_Y}\n", "Containerfile:2:1: cannot expand \"${Y:?needs_Y}\": Y: needs_Y (hint: see Docker's rules: $VAR, ${VAR}, ${VAR:-default}, ${VAR:+alt})"),
     ];
     for (text, want) in cases {

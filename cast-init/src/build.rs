@@ -7,16 +7,18 @@
 //! ```
 //!
 //! Writes land on the scratch disk, so a RUN may write more than the guest has
-//! memory. `RUN --mount`s are set up in the new root before the process starts
-//! ([`Mounts::set_up`]) and taken down after it ends; the directories and files made
-//! only to mount on are left out of the layer. Then [`write_diff`] walks the upper
+//! memory. The RUN's own `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf`
+//! ([`sandbox_files`], as BuildKit gives them) and its `RUN --mount`s are set up in
+//! the new root before the process starts ([`Mounts::set_up`]) and taken down after
+//! it ends; the directories and files made only to mount on are left out of the
+//! layer. Then [`write_diff`] walks the upper
 //! dir and turns overlayfs's markers into OCI whiteouts: a `0:0` character device
 //! becomes `.wh.NAME`, a directory with `trusted.overlay.opaque=y` gets a
 //! `.wh..wh..opq` entry.
 
 use crate::rootfs::{fs_type, mnt};
-use cast_proto::{BuildMount, BuildMountKind, BuildSpec};
-use nix::mount::{umount2, MntFlags, MsFlags};
+use cast_proto::{BuildMount, BuildMountKind, BuildSpec, NetworkSpec};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use std::ffi::CString;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -88,9 +90,14 @@ pub struct Mounts {
 }
 
 impl Mounts {
-    /// Sets up `mounts` in the (new) root.
-    pub fn set_up(mounts: &[BuildMount]) -> io::Result<Self> {
+    /// Sets up the sandbox files (see [`sandbox_files`]), then `mounts`, in the
+    /// (new) root.
+    pub fn set_up(sandbox: &[SandboxFile], mounts: &[BuildMount]) -> io::Result<Self> {
         let mut done = Mounts::default();
+        for f in sandbox {
+            done.sandbox_file(f)
+                .map_err(|e| io::Error::other(format!("{}: {e}", f.path)))?;
+        }
         for (i, m) in mounts.iter().enumerate() {
             done.mount_one(i, m)
                 .map_err(|e| io::Error::other(format!("RUN --mount at {}: {e}", m.target)))?;
@@ -164,18 +171,7 @@ impl Mounts {
                 uid,
                 gid,
             } => {
-                let dir = format!("{PRIVATE}/{i}");
-                mnt(
-                    "tmpfs",
-                    &dir,
-                    Some("tmpfs"),
-                    MsFlags::empty(),
-                    Some("mode=0755"),
-                )?;
-                let file = Path::new(&dir).join("file");
-                std::fs::write(&file, content)?;
-                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(*mode))?;
-                chown(&file, Some(*uid), Some(*gid))?;
+                let file = private_file(&i.to_string(), content, *mode, *uid, *gid)?;
                 if let Some(parent) = target.parent() {
                     self.stub_dir(parent)?;
                 }
@@ -183,15 +179,31 @@ impl Mounts {
                     File::create(&target)?;
                     self.stubs.push(target.clone());
                 }
-                mnt(
-                    &file.to_string_lossy(),
-                    &m.target,
-                    None,
-                    MsFlags::MS_BIND,
-                    None,
-                )?;
+                bind(&file, &target)?;
             }
         }
+        self.mounted.push(target);
+        Ok(())
+    }
+
+    /// Mounts one sandbox file over the image's (made as an empty stub when the
+    /// image has none; a symlink is followed, a dangling one left alone).
+    fn sandbox_file(&mut self, f: &SandboxFile) -> io::Result<()> {
+        let target = PathBuf::from(f.path);
+        let is_link = std::fs::symlink_metadata(&target).is_ok_and(|m| m.is_symlink());
+        if is_link && !target.exists() {
+            return Ok(());
+        }
+        let name = f.path.trim_start_matches('/').replace('/', "-");
+        let file = private_file(&name, f.content.as_bytes(), 0o644, 0, 0)?;
+        if let Some(parent) = target.parent() {
+            self.stub_dir(parent)?;
+        }
+        if !target.exists() {
+            File::create(&target)?;
+            self.stubs.push(target.clone());
+        }
+        bind(&file, &target)?;
         self.mounted.push(target);
         Ok(())
     }
@@ -225,6 +237,74 @@ impl Mounts {
         nix::unistd::sync();
         self.stubs
     }
+}
+
+/// A file the command sees in place of the image's, never part of the layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxFile {
+    /// Absolute path in the image.
+    pub path: &'static str,
+    /// What the command reads.
+    pub content: String,
+}
+
+/// The files BuildKit gives a RUN of its own: `/etc/hostname`, `/etc/hosts` (see
+/// [`crate::net::hosts_file`]) and, with a network, `/etc/resolv.conf` naming the
+/// NAT's DNS (without one the image's stays). Mounted over the image's, so what a
+/// RUN writes there is not kept either, as with BuildKit.
+pub fn sandbox_files(hostname: &str, network: Option<&NetworkSpec>) -> Vec<SandboxFile> {
+    let mut files = vec![
+        SandboxFile {
+            path: "/etc/hostname",
+            content: format!("{hostname}\n"),
+        },
+        SandboxFile {
+            path: "/etc/hosts",
+            content: crate::net::hosts_file(hostname, network),
+        },
+    ];
+    if let Some(net) = network {
+        files.push(SandboxFile {
+            path: "/etc/resolv.conf",
+            content: crate::net::resolv_conf(net),
+        });
+    }
+    files
+}
+
+/// A file with `content` on a private tmpfs (`PRIVATE/NAME/file`), to bind-mount.
+fn private_file(name: &str, content: &[u8], mode: u32, uid: u32, gid: u32) -> io::Result<PathBuf> {
+    let dir = format!("{PRIVATE}/{name}");
+    mnt(
+        "tmpfs",
+        &dir,
+        Some("tmpfs"),
+        MsFlags::empty(),
+        Some("mode=0755"),
+    )?;
+    let file = Path::new(&dir).join("file");
+    std::fs::write(&file, content)?;
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode))?;
+    chown(&file, Some(uid), Some(gid))?;
+    Ok(file)
+}
+
+/// Bind-mounts the file `source` on `target`.
+fn bind(source: &Path, target: &Path) -> io::Result<()> {
+    mount(
+        Some(source),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| {
+        io::Error::other(format!(
+            "mounting {} on {}: {e}",
+            source.display(),
+            target.display()
+        ))
+    })
 }
 
 /// Writes the upper dir of the scratch disk as an OCI layer tar onto the diff disk;
@@ -361,12 +441,19 @@ impl<W: Write> Diff<'_, W> {
         Ok(())
     }
 
-    /// A mount point made for a `RUN --mount` and still empty.
+    /// A mount point made for a `RUN --mount` or a sandbox file and still empty (a
+    /// directory: holding nothing but such stubs).
     fn is_stub(&self, rel: &Path, path: &Path, meta: &std::fs::Metadata) -> bool {
         let abs = Path::new("/").join(rel);
         self.stubs.contains(&abs)
             && if meta.is_dir() {
-                std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_none())
+                std::fs::read_dir(path).is_ok_and(|d| {
+                    d.flatten().all(|e| {
+                        let (path, rel) = (e.path(), rel.join(e.file_name()));
+                        std::fs::symlink_metadata(&path)
+                            .is_ok_and(|m| self.is_stub(&rel, &path, &m))
+                    })
+                })
             } else {
                 meta.is_file() && meta.len() == 0
             }
@@ -475,6 +562,7 @@ mod tests {
         let up = dir.join("upper");
         std::fs::create_dir_all(up.join("etc/opaque")).unwrap();
         std::fs::create_dir_all(up.join("run/secrets")).unwrap();
+        std::fs::write(up.join("run/secrets/token"), "").unwrap();
         std::fs::write(up.join("etc/a"), "a").unwrap();
         std::fs::hard_link(up.join("etc/a"), up.join("etc/b")).unwrap();
         std::os::unix::fs::symlink("a", up.join("etc/link")).unwrap();
@@ -493,7 +581,10 @@ mod tests {
         // SAFETY: NUL-terminated strings and a valid buffer.
         let r = unsafe { libc::lsetxattr(p.as_ptr(), n.as_ptr(), v.as_ptr().cast(), 1, 0) };
         assert_eq!(r, 0, "{}", io::Error::last_os_error());
-        let stubs = [PathBuf::from("/run/secrets")];
+        let stubs = [
+            PathBuf::from("/run/secrets"),
+            PathBuf::from("/run/secrets/token"),
+        ];
         let mut diff = Diff {
             tar: tar::Builder::new(Vec::new()),
             links: std::collections::HashMap::new(),

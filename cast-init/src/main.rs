@@ -129,18 +129,23 @@ fn start_network(
     }))
 }
 
-/// Build mode: the root over the scratch disk, the mounts, the process, and (when it
-/// succeeded) its changes written as a layer on the diff disk.
+/// Build mode: the network (when the RUN has one), the root over the scratch disk,
+/// the sandbox files and mounts, the process, and (when it succeeded) its changes
+/// written as a layer on the diff disk.
 fn run_build(
     spec: cast_proto::StartSpec,
     build: &cast_proto::BuildSpec,
     channel: &mut ports::Channel,
     log: &Log,
 ) -> Result<GuestMsg, Error> {
+    let network = start_network(&spec, log)?;
     let disks = build::Disks::find(build)?;
     rootfs::enter(&spec.hostname, "", Some(&disks))?;
     log.step("root switched");
-    let mounts = build::Mounts::set_up(&build.mounts)?;
+    network.join().map_err(|_| "network set-up panicked")??;
+    log.step("network up");
+    let sandbox = build::sandbox_files(&spec.hostname, spec.network.as_ref());
+    let mounts = build::Mounts::set_up(&sandbox, &build.mounts)?;
     let mut exit = process::run(spec, channel, log)?;
     let stubs = mounts.take_down();
     if let GuestMsg::Exit {

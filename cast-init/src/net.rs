@@ -3,7 +3,9 @@
 //! No DHCP client: the runner knows the NAT's addresses and sends them in the
 //! [`NetworkSpec`]; a handful of ioctls (address, netmask, MTU, up, default route)
 //! configure the interface in a few milliseconds. `/etc/resolv.conf` points at the
-//! NAT's DNS and `/etc/hosts` names the guest and the host ([`HOST_ALIAS`]).
+//! NAT's DNS and `/etc/hosts` names the guest and the host ([`HOST_ALIAS`]); a run
+//! writes them in its throwaway overlay, a build VM mounts them over the image's
+//! (`crate::build::sandbox_files`), so they never reach a layer.
 //!
 //! The virtio-net driver may be a module (Debian's kernel): it is loaded with the
 //! others unless the kernel command line says `cast_net=0` (networking off), so a run
@@ -95,11 +97,16 @@ pub fn hosts_file(hostname: &str, spec: Option<&NetworkSpec>) -> String {
     hosts
 }
 
+/// `/etc/resolv.conf`: the NAT's DNS.
+pub fn resolv_conf(spec: &NetworkSpec) -> String {
+    format!("nameserver {}\n", spec.dns)
+}
+
 /// Writes `/etc/resolv.conf` (best effort, like the hosts file, which made `/etc`).
 pub fn write_resolv_conf(spec: &NetworkSpec) {
     // The image's file may be a symlink (systemd-resolved): replace it.
     let _ = std::fs::remove_file("/etc/resolv.conf");
-    let _ = std::fs::write("/etc/resolv.conf", format!("nameserver {}\n", spec.dns));
+    let _ = std::fs::write("/etc/resolv.conf", resolv_conf(spec));
 }
 
 /// Waits until the driver has made `eth0`.

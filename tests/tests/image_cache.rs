@@ -36,6 +36,7 @@ fn options(cache: &Path) -> ImageOptions {
         cache: BuildCache::new(cache.join("build")),
         erofs: Default::default(),
         target: None,
+        secrets: Vec::new(),
     }
 }
 

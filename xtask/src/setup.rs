@@ -21,6 +21,9 @@ const TOOLS: &[(&str, &str)] = &[
     ("docker-registry", "docker-registry"),
     ("htpasswd", "apache2-utils"),
     ("dpkg-deb", "dpkg"),
+    // The Debian RUN test: its root and its local repository (tests/src/debian.rs).
+    ("mmdebstrap", "mmdebstrap"),
+    ("apt-ftparchive", "apt-utils"),
     // `cargo xtask bench boot`'s baseline (bench_boot::BASELINE_TOOLS).
     ("gcc", "gcc"),
     ("cpio", "cpio"),

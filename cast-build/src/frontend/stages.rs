@@ -108,7 +108,7 @@ pub struct RunOp {
     pub workdir: Option<String>,
     /// `--mount`s, in order.
     pub mounts: Vec<RunMount>,
-    /// `--network=none` (or no network in the VM yet).
+    /// `--network=none` (the build VM gets no network card, only `lo`).
     pub network_none: bool,
 }
 

@@ -33,6 +33,8 @@ pub struct ImageOptions {
     pub erofs: erofs::Options,
     /// The stage to build; the last when `None`.
     pub target: Option<String>,
+    /// What `RUN --mount=type=secret` mounts ([`crate::secret`]).
+    pub secrets: Vec<crate::secret::Secret>,
 }
 
 impl ImageOptions {
@@ -40,6 +42,7 @@ impl ImageOptions {
     /// offline (caches and local sources only) when `CAST_OFFLINE` or Cargo's
     /// `CARGO_NET_OFFLINE` is `true` or `1`.
     pub fn from_env(progress: bool) -> Result<Self, ImageError> {
+        let cwd = std::env::current_dir().unwrap_or_default();
         let cache = BuildCache::default_location().ok_or(ImageError::NoCacheDir)?;
         let offline = ["CAST_OFFLINE", "CARGO_NET_OFFLINE"]
             .iter()
@@ -54,6 +57,8 @@ impl ImageOptions {
             cache,
             erofs: erofs::Options::from_env(),
             target: None,
+            secrets: crate::secret::from_env(|k| std::env::var(k).ok(), &cwd)
+                .map_err(ImageError::Secret)?,
         })
     }
 }
@@ -118,6 +123,9 @@ pub enum ImageError {
     /// The build cache failed.
     #[error(transparent)]
     Cache(#[from] CacheError),
+    /// A `--secret` cannot be had.
+    #[error("{0}")]
+    Secret(String),
     /// A build VM setting is wrong.
     #[error(transparent)]
     Settings(cast_core::SettingError),
@@ -159,6 +167,9 @@ pub fn build_image(config: &CastConfig, options: &ImageOptions) -> Result<BuiltI
         options.cache.root(),
     )
     .map_err(ImageError::Settings)?;
+    for secret in &options.secrets {
+        runs.add_secret(secret.clone());
+    }
     let (cached, hit) = match &config.source {
         ImageSource::Containerfile { path, context } => {
             containerfile(path, context, config, options, &mut images, &mut runs, key)?

@@ -48,7 +48,7 @@ pub struct VmRunner {
     platform_arch: String,
     settings: VmSettings,
     /// Secrets by id (`--secret id=...,src=...`).
-    secrets: Vec<(String, Vec<u8>)>,
+    secrets: Vec<crate::secret::Secret>,
     /// VMs booted so far.
     pub boots: u32,
     /// RUN steps taken from the step cache.
@@ -79,9 +79,11 @@ impl VmRunner {
         })
     }
 
-    /// Makes `id` available to `RUN --mount=type=secret,id=ID`.
-    pub fn add_secret(&mut self, id: &str, content: Vec<u8>) {
-        self.secrets.push((id.to_owned(), content));
+    /// Makes `secret` available to `RUN --mount=type=secret,id=ID` (a later one of
+    /// the same id wins).
+    pub fn add_secret(&mut self, secret: crate::secret::Secret) {
+        self.secrets.retain(|s| s.id != secret.id);
+        self.secrets.push(secret);
     }
 
     fn step_key(&self, tree: &ImageTree, op: &RunOp) -> std::io::Result<String> {
@@ -93,15 +95,16 @@ impl VmRunner {
             .part("user", format!("{:?}", op.user))
             .part("workdir", format!("{:?}", op.workdir))
             .part("mounts", format!("{:?}", op.mounts))
-            .part("network", format!("{}", op.network_none));
-        for (id, content) in &self.secrets {
-            // A secret's bytes never reach the key, only that it is there.
+            .part("network", if op.network_none { "none" } else { "default" });
+        for secret in &self.secrets {
+            // A secret's bytes never reach the key, only that it is there (as with
+            // BuildKit, a changed secret does not invalidate the step).
             let used = op
                 .mounts
                 .iter()
-                .any(|m| matches!(m, RunMount::Secret { id: i, .. } if i == id));
+                .any(|m| matches!(m, RunMount::Secret { id, .. } if *id == secret.id));
             if used {
-                key = key.part("secret", format!("{id} {}", content.len()));
+                key = key.part("secret", &secret.id);
             }
         }
         Ok(key.finish())
@@ -192,12 +195,11 @@ impl RunSteps for VmRunner {
         for m in &op.mounts {
             mounts.push(self.mount(m, &mut set, inputs).map_err(&fail)?);
         }
-        let net = if op.network_none {
-            "--network=none"
+        if op.network_none {
+            eprintln!("{loc}: RUN {} [--network=none]", shown(op));
         } else {
-            "no network (build VMs have none yet)"
-        };
-        eprintln!("{loc}: RUN {} [{net}]", shown(op));
+            eprintln!("{loc}: RUN {}", shown(op));
+        }
         let tail = output::Tail::new();
         self.boots += 1;
         let outcome = cast_runner::run_to_end(RunRequest {
@@ -221,7 +223,10 @@ impl RunSteps for VmRunner {
                 }),
                 ..Default::default()
             },
-            settings: self.settings.clone(),
+            settings: VmSettings {
+                network: self.settings.network && !op.network_none,
+                ..self.settings.clone()
+            },
         })
         .map_err(|source| BuildError::RunVm {
             location: loc.clone(),
@@ -282,8 +287,8 @@ impl VmRunner {
                 uid,
                 gid,
             } => {
-                let content = match self.secrets.iter().find(|(i, _)| i == id) {
-                    Some((_, c)) => c.clone(),
+                let content = match self.secrets.iter().find(|s| s.id == *id) {
+                    Some(s) => s.bytes.clone(),
                     None if *required => {
                         return Err(format!(
                         "secret {id:?} is required but was not given (--secret id={id},src=FILE)"

@@ -35,7 +35,12 @@ use crate::image::{build_image, error_chain, ImageError, ImageOptions};
 pub const REPORT_FILE: &str = "cast-report.json";
 
 /// Variables besides [`config::ENV_VARS`] that change what a build produces.
-const MORE_ENV: &[&str] = &["CAST_CACHE_DIR", "XDG_CACHE_HOME", "SOURCE_DATE_EPOCH"];
+const MORE_ENV: &[&str] = &[
+    "CAST_CACHE_DIR",
+    "XDG_CACHE_HOME",
+    "SOURCE_DATE_EPOCH",
+    crate::secret::ENV,
+];
 
 /// A cast build, set up from a build script's environment.
 #[derive(Debug)]

@@ -648,9 +648,8 @@ impl VmSettings {
             memory_mib: DEFAULT_BUILD_VM_MEMORY_MIB,
             tty: Some(false),
             interactive: false,
-            // RUN has no network yet: the guest's resolv.conf and hosts would land in
-            // the step's layer (BuildKit mounts them over the image's instead).
-            network: false,
+            // On, as in BuildKit; a RUN turns it off with --network=none.
+            network: true,
             ..VmSettings::default()
         };
         let engine = [Key::Accel, Key::Qemu, Key::Debug, Key::BootTimeout];

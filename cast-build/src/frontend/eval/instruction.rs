@@ -204,6 +204,7 @@ impl Evaluator<'_> {
             InstructionKind::Run(command) => {
                 let line = super::run::RunLine {
                     command: &command.command,
+                    script: super::run::heredoc_script(&command.command, &command.heredocs),
                     heredocs: command
                         .heredocs
                         .iter()

@@ -13,6 +13,8 @@ use crate::stages::{CopyFrom, RunMount, RunOp};
 /// A RUN line's parts as the parser gives them.
 pub(super) struct RunLine<'a> {
     pub(super) command: &'a Command,
+    /// The body of a RUN that is only a heredoc (`RUN <<EOF`): the script itself.
+    pub(super) script: Option<String>,
     /// Heredoc bodies as the shell reads them: body lines, then the delimiter line.
     pub(super) heredocs: Vec<String>,
     /// `--name[=value]` flags, unexpanded.
@@ -36,6 +38,18 @@ impl Evaluator<'_> {
                     .with_hint("write RUN command or RUN [\"program\", \"arg\"]"))
             }
             Command::Exec(v) => (v.clone(), false),
+            Command::Shell(_) if line.script.as_ref().is_some_and(|s| s.starts_with("#!")) => {
+                return Err(Diagnostic::new(
+                    loc.clone(),
+                    "a RUN heredoc with its own interpreter (#!) is not supported yet",
+                )
+                .with_hint("run it with the interpreter: RUN python3 <<EOF ... EOF"))
+            }
+            Command::Shell(_) if line.script.is_some() => {
+                let mut argv = rc.shell_or_default();
+                argv.push(line.script.clone().unwrap_or_default());
+                (argv, true)
+            }
             Command::Shell(s) => {
                 let mut script = s.clone();
                 for body in &line.heredocs {
@@ -78,6 +92,16 @@ impl Evaluator<'_> {
                 ("network", Some(v)) => match v.as_str() {
                     "none" => op.network_none = true,
                     "default" => {}
+                    "host" => {
+                        return Err(Diagnostic::new(
+                            loc.clone(),
+                            "RUN --network=host is not supported: a build VM cannot share the host's network",
+                        )
+                        .with_hint(format!(
+                            "leave it out (the default network reaches the host's loopback as {}) or use --network=none",
+                            cast_proto::HOST_ALIAS
+                        )))
+                    }
                     other => {
                         return Err(Diagnostic::new(
                             loc.clone(),
@@ -225,6 +249,22 @@ fn parse_size(s: &str) -> Option<u64> {
         _ => (s, 1),
     };
     n.parse::<u64>().ok()?.checked_mul(f)
+}
+
+/// The script of a RUN that is nothing but one heredoc (`RUN <<EOF`, `<<-EOF`,
+/// `<<'EOF'`): as in BuildKit, its body is what the shell runs (not a redirection
+/// of an empty command).
+pub(super) fn heredoc_script(
+    command: &Command,
+    heredocs: &[crate::containerfile::Heredoc],
+) -> Option<String> {
+    let (Command::Shell(s), [doc]) = (command, heredocs) else {
+        return None;
+    };
+    let marker = s.trim().strip_prefix("<<")?;
+    let marker = marker.strip_prefix('-').unwrap_or(marker);
+    let name = marker.trim_matches(|c| c == '\'' || c == '"');
+    (doc.fd == 0 && name == doc.name).then(|| doc.text())
 }
 
 #[cfg(test)]
