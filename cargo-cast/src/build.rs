@@ -98,6 +98,10 @@ pub struct CastFlags {
     /// stored in the image or the cache.
     #[arg(long = "secret", value_name = "id=ID,src=FILE|env=VAR", value_parser = secret_flag)]
     pub secrets: Vec<String>,
+    /// Do not use the build cache: build the image and every RUN step again (what
+    /// is built replaces the cached entries).
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 /// A `--secret`, checked, its file anchored here (the build script runs elsewhere).
@@ -149,6 +153,15 @@ impl CastFlags {
         set(
             secret::ENV,
             (!self.secrets.is_empty()).then(|| self.secrets.join("\n")),
+        );
+        // A new value every time, so Cargo reruns the build script even when
+        // nothing else changed.
+        set(
+            cast_build::image::NO_CACHE_ENV,
+            self.no_cache.then(|| {
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+                now.unwrap_or_default().as_nanos().to_string()
+            }),
         );
         v
     }
@@ -384,5 +397,21 @@ mod tests {
             .err()
             .unwrap();
         assert!(e.to_string().contains("a secret needs id=ID"), "{e}");
+    }
+
+    #[test]
+    fn no_cache_reaches_the_build_script_with_a_new_value_each_time() {
+        let value = || {
+            let cli = Cli::try_parse_from(["x", "--no-cache"]).unwrap();
+            let env = cli.cast.env();
+            assert_eq!(env.len(), 1);
+            assert_eq!(env[0].0, "CAST_BUILD_NO_CACHE");
+            env[0].1.clone()
+        };
+        let first = value();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert_ne!(first, value(), "Cargo must see a changed variable to rerun");
+        let cli = Cli::try_parse_from(["x"]).unwrap();
+        assert!(cli.cast.env().is_empty());
     }
 }

@@ -21,8 +21,14 @@ use cast_tests::Output;
 
 /// `cargo cast run DIR` with the caches in `cache`.
 fn cast_run(cache: &Path, dir: &Path) -> Output {
+    cast_run_with(cache, dir, &[])
+}
+
+/// [`cast_run`] with more environment variables.
+fn cast_run_with(cache: &Path, dir: &Path, env: &[(&str, &str)]) -> Output {
     let mut cmd = cargo_cast_cmd(cache, &["run", dir.to_str().unwrap()]);
     cmd.env("CAST_CPUS", "1").env("CAST_BUILD_VM_CPUS", "1");
+    cmd.envs(env.iter().copied());
     let out = output_of(cmd, Vec::new());
     eprintln!("cargo cast run {}:\n{}", dir.display(), out.stderr);
     out
@@ -156,6 +162,19 @@ fn run_steps_change_the_image_and_are_cached_per_step() {
         "{}",
         third.stdout_text()
     );
+
+    // `--no-cache` (as `cargo cast build --no-cache` passes it): every step again.
+    let fourth = cast_run_with(&cache, &dir, &[("CAST_BUILD_NO_CACHE", "1")]);
+    assert_eq!(fourth.code, 0, "{}", fourth.stderr);
+    assert!(
+        fourth.stderr.contains("image built")
+            && fourth
+                .stderr
+                .contains("3 build VM boots, 0 RUN steps from the step cache"),
+        "--no-cache runs every step: {}",
+        fourth.stderr
+    );
+    assert_eq!(fourth.stdout_text(), third.stdout_text());
 }
 
 #[test]

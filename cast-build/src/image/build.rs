@@ -35,7 +35,14 @@ pub struct ImageOptions {
     pub target: Option<String>,
     /// What `RUN --mount=type=secret` mounts ([`crate::secret`]).
     pub secrets: Vec<crate::secret::Secret>,
+    /// Build every step again (`--no-cache`): cache entries are not looked up,
+    /// and what is built replaces them.
+    pub no_cache: bool,
 }
+
+/// Set (to anything but empty or `0`) by `cargo cast build --no-cache`. cargo cast
+/// puts a fresh value in it each time, so Cargo reruns the build script.
+pub const NO_CACHE_ENV: &str = "CAST_BUILD_NO_CACHE";
 
 impl ImageOptions {
     /// The user's caches, `SOURCE_DATE_EPOCH`, progress bars when `progress`;
@@ -59,6 +66,7 @@ impl ImageOptions {
             target: None,
             secrets: crate::secret::from_env(|k| std::env::var(k).ok(), &cwd)
                 .map_err(ImageError::Secret)?,
+            no_cache: std::env::var_os(NO_CACHE_ENV).is_some_and(|v| !v.is_empty() && v != "0"),
         })
     }
 }
@@ -170,6 +178,7 @@ pub fn build_image(config: &CastConfig, options: &ImageOptions) -> Result<BuiltI
     for secret in &options.secrets {
         runs.add_secret(secret.clone());
     }
+    runs.no_cache = options.no_cache;
     let (cached, hit) = match &config.source {
         ImageSource::Containerfile { path, context } => {
             containerfile(path, context, config, options, &mut images, &mut runs, key)?
@@ -223,7 +232,7 @@ fn containerfile(
         key = key.part("url", part);
     }
     let key = key.finish();
-    if let Some(hit) = options.cache.lookup(&key) {
+    if let Some(hit) = options.cache.lookup(&key).filter(|_| !options.no_cache) {
         return Ok((hit, true));
     }
     let ctx = BuildContext::open_for(context, Some(&file)).map_err(E::from)?;
@@ -259,7 +268,7 @@ fn prebuilt(
         key = key.part("base", format!("{image} {plat} {digest}"));
     }
     let key = key.finish();
-    if let Some(hit) = options.cache.lookup(&key) {
+    if let Some(hit) = options.cache.lookup(&key).filter(|_| !options.no_cache) {
         return Ok((hit, true));
     }
     let tree = OciImages::apply_layers(&resolved).map_err(|e| err(e.to_string()))?;

@@ -15,4 +15,5 @@ pub mod oci;
 
 pub use build::{
     apply_overrides, build_image, error_chain, run_summary, BuiltImage, ImageError, ImageOptions,
+    NO_CACHE_ENV,
 };

@@ -53,6 +53,8 @@ pub struct VmRunner {
     pub boots: u32,
     /// RUN steps taken from the step cache.
     pub cached_steps: u32,
+    /// `--no-cache`: run every step, and let its layer replace the cached one.
+    pub no_cache: bool,
 }
 
 /// Why a build VM's settings are wrong.
@@ -76,6 +78,7 @@ impl VmRunner {
             secrets: Vec::new(),
             boots: 0,
             cached_steps: 0,
+            no_cache: false,
         })
     }
 
@@ -173,7 +176,7 @@ impl RunSteps for VmRunner {
             .map_err(|e| fail(format!("cannot read the image tree: {e}")))?;
         let step_dir = self.cache_root.join(format!("step-{key}"));
         let cached = step_dir.join("layer.tar");
-        if cached.is_file() {
+        if !self.no_cache && cached.is_file() {
             let layer = std::fs::File::open(&cached)
                 .map_err(|e| fail(format!("cannot read the cached layer: {e}")))?;
             apply(tree, layer, loc)?;
@@ -256,6 +259,14 @@ impl RunSteps for VmRunner {
             })
             .map_err(|e| fail(format!("cannot store the layer: {e}")))?;
         drop(set);
+        if self.no_cache && step_dir.exists() {
+            // `--no-cache`: this run's layer replaces the entry (moved aside first,
+            // so a reader never sees a half-removed one).
+            let aside = work.path().join("old");
+            if std::fs::rename(&step_dir, &aside).is_ok() {
+                let _ = std::fs::remove_dir_all(&aside);
+            }
+        }
         // Renamed into place complete; a concurrent build that got there first wins.
         if std::fs::rename(&staged, &step_dir).is_err() && !cached.is_file() {
             return Err(fail("cannot store the layer in the build cache".into()));

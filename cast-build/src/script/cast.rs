@@ -40,6 +40,7 @@ const MORE_ENV: &[&str] = &[
     "XDG_CACHE_HOME",
     "SOURCE_DATE_EPOCH",
     crate::secret::ENV,
+    crate::image::NO_CACHE_ENV,
 ];
 
 /// A cast build, set up from a build script's environment.
