@@ -210,6 +210,7 @@ fn options(cache: &Path, offline: bool) -> ImageOptions {
         erofs: Default::default(),
         target: None,
         secrets: Vec::new(),
+        no_cache: false,
     };
     o.resolve.offline = offline;
     o.resolve.progress = false;

@@ -37,6 +37,7 @@ fn options(cache: &Path) -> ImageOptions {
         erofs: Default::default(),
         target: None,
         secrets: Vec::new(),
+        no_cache: false,
     }
 }
 
