@@ -9,6 +9,7 @@
 
 pub mod casted;
 pub mod casting;
+pub mod debian;
 pub mod fixtures;
 pub mod http;
 pub mod images;

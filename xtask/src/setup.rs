@@ -21,6 +21,8 @@ const TOOLS: &[(&str, &str)] = &[
     ("docker-registry", "docker-registry"),
     ("htpasswd", "apache2-utils"),
     ("dpkg-deb", "dpkg"),
+    // The built-kernel compatibility check's Debian root (`cast_tests::debian`).
+    ("mmdebstrap", "mmdebstrap"),
     // `cargo xtask bench boot`'s baseline (bench_boot::BASELINE_TOOLS).
     ("gcc", "gcc"),
     ("cpio", "cpio"),
