@@ -74,10 +74,16 @@ impl CacheRoot {
         self.root.join("kernel")
     }
 
-    /// `kernel/default`: where `cargo xtask kernel` puts the bundle and the runtime
-    /// looks by default.
+    /// `kernel/default`: where `cargo xtask kernel` puts Debian's cloud kernel; the
+    /// runtime's default when there is no [`built_kernel`](Self::built_kernel).
     pub fn default_kernel(&self) -> PathBuf {
         self.kernels().join("default")
+    }
+
+    /// `kernel/built`: where `cargo cast kernel build` puts the kernel it compiles;
+    /// the runtime's default when it holds a bundle.
+    pub fn built_kernel(&self) -> PathBuf {
+        self.kernels().join("built")
     }
 
     /// `kernel/debian-generic`: Debian's generic kernel, with 9p for host mounts

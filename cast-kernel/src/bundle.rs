@@ -133,8 +133,23 @@ impl KernelBundle {
     }
 }
 
-/// Where `cargo xtask kernel` puts the bundle and the runtime looks by default.
+/// The bundle the runtime uses when none is named: the kernel `cargo cast kernel
+/// build` compiled (`kernel/built`) when there is one — everything built in, it boots
+/// faster (`cargo xtask bench boot`) — else Debian's cloud kernel from `cargo xtask
+/// kernel` (`kernel/default`).
 pub fn default_bundle_dir() -> Option<PathBuf> {
+    let cache = cast_core::cache_root::CacheRoot::from_env()?;
+    let built = cache.built_kernel();
+    if built.join("bundle.json").is_file() {
+        Some(built)
+    } else {
+        Some(cache.default_kernel())
+    }
+}
+
+/// Where `cargo xtask kernel` puts Debian's cloud kernel (`kernel/default`): the
+/// default when no kernel was built, and the boot benchmark's baseline.
+pub fn debian_bundle_dir() -> Option<PathBuf> {
     cast_core::cache_root::CacheRoot::from_env().map(|c| c.default_kernel())
 }
 

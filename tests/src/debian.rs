@@ -18,7 +18,12 @@ pub fn debian_python_rootfs() -> &'static Path {
                 .unwrap();
             let tree = dir.path().join("tree");
             let status = Command::new(crate::registry::require_tool("mmdebstrap", "mmdebstrap"))
-                .args(["--quiet", "--variant=minbase", "--include=python3", "bookworm"])
+                .args([
+                    "--quiet",
+                    "--variant=minbase",
+                    "--include=python3",
+                    "bookworm",
+                ])
                 .arg(&tree)
                 .status()
                 .expect("running mmdebstrap");

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 fn built_kernel() -> Option<KernelBundle> {
     let dir = std::env::var_os("CAST_BUILT_KERNEL")
         .map(PathBuf::from)
-        .or_else(|| CacheRoot::from_env().map(|c| c.kernels().join("built")))?;
+        .or_else(|| CacheRoot::from_env().map(|c| c.built_kernel()))?;
     if !dir.join("bundle.json").exists() {
         eprintln!(
             "SKIPPED: no built kernel at {} (run `cargo cast kernel build` to provision it)",
