@@ -62,8 +62,9 @@ pub struct DfArgs {
     after_help = "Removes build cache entries, image blobs, kernels from URLs, and what casted
 executables unpacked, when no build or run used them for --older-than; writers'
 temp files after a day. Entries in use (locked) are kept. Cargo's target dir of
-`cargo cast build DIR` goes only with --all, the default kernel bundle only with
---default-kernel (`cargo xtask kernel` fetches it again).
+`cargo cast build DIR` goes only with --all, the default kernel bundles (Debian's,
+the built one) only with --default-kernel (`cargo xtask kernel` fetches Debian's
+again, `cargo cast kernel build` compiles the other).
 
 Examples:
   cargo cast cache prune                   # unused for 30 days
@@ -84,7 +85,7 @@ pub struct PruneArgs {
     /// Remove every entry whatever its age, and the target dir of `cargo cast build DIR`.
     #[arg(long)]
     all: bool,
-    /// Also remove the default kernel bundle (kernel/default).
+    /// Also remove the default kernel bundles (kernel/default, kernel/built).
     #[arg(long)]
     default_kernel: bool,
     /// Show what would be removed; remove nothing.
@@ -269,15 +270,15 @@ fn prune(root: &Path, args: &PruneArgs, ui: &Ui) -> Result<()> {
             }
         }
     }
-    let default_kernel = areas
+    let default_kernels = areas
         .iter()
         .flat_map(|a| a.entries.iter().map(move |e| (a.kind, e)))
-        .find(|(k, e)| prune::is_default_kernel(*k, e));
-    if let (Some((_, e)), false) = (default_kernel, args.default_kernel) {
+        .filter(|(k, e)| prune::is_default_kernel(*k, e));
+    for (_, e) in default_kernels.filter(|_| !args.default_kernel) {
         ui.status(
             "Kept",
             format!(
-                "{} (the default kernel bundle; --default-kernel removes it)",
+                "{} (a default kernel bundle; --default-kernel removes it)",
                 e.path.display()
             ),
         );

@@ -66,8 +66,7 @@ fn build(args: BuildArgs, ui: &Ui) -> Result<()> {
         Some(out) => out,
         None => cast_core::cache_root::CacheRoot::from_env()
             .context("no cache directory: HOME is unset; pass --out")?
-            .kernels()
-            .join("built"),
+            .built_kernel(),
     };
     let source: BuildSource = args.source.parse()?;
     if !args.force {

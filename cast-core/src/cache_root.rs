@@ -74,10 +74,16 @@ impl CacheRoot {
         self.root.join("kernel")
     }
 
-    /// `kernel/default`: where `cargo xtask kernel` puts the bundle and the runtime
-    /// looks by default.
+    /// `kernel/default`: where `cargo xtask kernel` puts Debian's cloud kernel; the
+    /// runtime's default.
     pub fn default_kernel(&self) -> PathBuf {
         self.kernels().join("default")
+    }
+
+    /// `kernel/built`: where `cargo cast kernel build` puts the kernel it compiles
+    /// (chosen with `--kernel`/`CAST_KERNEL`).
+    pub fn built_kernel(&self) -> PathBuf {
+        self.kernels().join("built")
     }
 
     /// `kernel/debian-generic`: Debian's generic kernel, with 9p for host mounts

@@ -133,8 +133,17 @@ impl KernelBundle {
     }
 }
 
-/// Where `cargo xtask kernel` puts the bundle and the runtime looks by default.
+/// The bundle the runtime uses when none is named (`kernel/default`). The kernel
+/// `cargo cast kernel build` compiles (`kernel/built`) boots faster but is not the
+/// default yet: it is chosen with `--kernel`/`CAST_KERNEL` until the whole test suite
+/// has run on it.
 pub fn default_bundle_dir() -> Option<PathBuf> {
+    cast_core::cache_root::CacheRoot::from_env().map(|c| c.default_kernel())
+}
+
+/// Where `cargo xtask kernel` puts Debian's cloud kernel (`kernel/default`): the
+/// default when no kernel was built, and the boot benchmark's baseline.
+pub fn debian_bundle_dir() -> Option<PathBuf> {
     cast_core::cache_root::CacheRoot::from_env().map(|c| c.default_kernel())
 }
 

@@ -25,7 +25,8 @@ pub use build::{
     CONFIG_FRAGMENT, DEBIAN_SOURCE_TARBALL,
 };
 pub use bundle::{
-    default_bundle_dir, generic_bundle_dir, BundleManifest, KernelBundle, LocateError,
+    debian_bundle_dir, default_bundle_dir, generic_bundle_dir, BundleManifest, KernelBundle,
+    LocateError,
 };
 pub use modules::{depends as module_depends, ModuleError, GUEST_MODULES, SOFT_DEPENDENCIES};
 pub use prepare::{prepare, KernelSource, PrepareError, DEBIAN_9P_PACKAGE};

@@ -1,5 +1,7 @@
-//! A real distribution for the RUN tests: a Debian bookworm root made with
-//! `mmdebstrap` (minbase), wrapped as an OCI image layout, and a flat Debian
+//! A real distribution for the RUN tests and the built kernel's compatibility
+//! check: a Debian bookworm root made with `mmdebstrap` (minbase), wrapped as an OCI
+//! image layout ([`bookworm_layout`]) or, with python3, written as an EROFS root
+//! image ([`debian_python_rootfs`]); and a flat Debian
 //! repository of `.deb`s fetched with `apt-get download` and indexed with
 //! `apt-ftparchive`, which [`serve_repo`] serves on 127.0.0.1 so that the guest's
 //! `apt-get` never leaves the machine.
@@ -69,6 +71,39 @@ fn run(cmd: &mut Command, what: &str, install: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A Debian [`SUITE`] root (minbase) with python3, as an EROFS root image for
+/// `cargo cast run --rootfs`. Made once per machine (per target directory).
+pub fn debian_python_rootfs() -> &'static Path {
+    static IMAGE: OnceLock<PathBuf> = OnceLock::new();
+    IMAGE.get_or_init(|| {
+        let dir = data_dir().join(format!(
+            "python-{}",
+            key(&[SUITE, "minbase", "python3", MIRROR])
+        ));
+        once(&dir, |tmp| {
+            let tree = tmp.join("tree");
+            run(
+                Command::new("mmdebstrap")
+                    .args(["--quiet", "--variant=minbase", "--include=python3", SUITE])
+                    .arg(&tree)
+                    .arg(MIRROR),
+                "mmdebstrap",
+                "apt-get install mmdebstrap",
+            );
+            run(
+                Command::new("mkfs.erofs")
+                    .arg("--quiet")
+                    .arg(tmp.join("rootfs.erofs"))
+                    .arg(&tree),
+                "mkfs.erofs",
+                "apt-get install erofs-utils",
+            );
+            std::fs::remove_dir_all(&tree).unwrap();
+        });
+        dir.join("rootfs.erofs")
+    })
 }
 
 /// An OCI image layout of a Debian [`SUITE`] root (`mmdebstrap --variant=minbase`),

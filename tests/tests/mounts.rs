@@ -236,8 +236,8 @@ fn bad_mounts_fail_with_125_before_or_at_boot() {
     assert_eq!(out.code, 125, "{}", out.stderr);
     assert!(out.stderr.contains("CAST_MOUNT"), "{}", out.stderr);
 
-    // A kernel without 9p: the cloud kernel (the default bundle, unless it has 9p).
-    let default = cast_kernel::default_bundle_dir().unwrap();
+    // A kernel without 9p: Debian's cloud kernel (unless it has 9p).
+    let default = cast_kernel::debian_bundle_dir().unwrap();
     if has_9p(&default) {
         eprintln!("the default kernel has 9p: no kernel without it to check against");
         return;

@@ -1,8 +1,11 @@
 //! `cargo xtask bench boot`: how much slower is a full `cargo cast run -- true` than
-//! raw QEMU booting the same kernel with a minimal static init that prints and
-//! reboots (the baseline in the environment notes)? Runs are interleaved so drift
-//! hits both sides alike; medians are compared. Also reports the runner's own peak
-//! RSS (QEMU excluded), sampled from /proc while it runs.
+//! raw QEMU booting a kernel with a minimal static init that prints and reboots (the
+//! baseline in the environment notes)? Each kernel gets three rows — raw QEMU, and
+//! `cargo cast run -- true` with 1 and 2 vCPUs — Debian's cloud kernel first (its raw
+//! row is the baseline), then the built kernel (`kernel/built`) when there is one,
+//! then `--kernel` bundles. Runs are interleaved so drift hits all rows alike; medians
+//! are compared, against the baseline and against raw QEMU with the same kernel.
+//! Also reports the runner's own peak RSS (QEMU excluded), sampled from /proc.
 
 use anyhow::{bail, Context, Result};
 use cast_kernel::KernelBundle;
@@ -17,8 +20,9 @@ pub struct Args {
     /// Runs per variant.
     #[arg(long, default_value_t = 10)]
     runs: usize,
-    /// Another kernel bundle to compare (e.g. `~/.cache/cast/kernel/built` from
-    /// `cargo cast kernel build`): adds a raw QEMU row and a `cargo cast run` row.
+    /// Another kernel bundle to compare: adds a raw QEMU row and `cargo cast run`
+    /// rows. Debian's kernel (the baseline) and the built one (`kernel/built`, from
+    /// `cargo cast kernel build`) are always measured when present.
     #[arg(long, value_name = "DIR")]
     kernel: Vec<PathBuf>,
 }
@@ -32,18 +36,28 @@ int main(void) { puts("baseline init"); fflush(stdout); reboot(RB_AUTOBOOT); ret
 
 /// Runs the benchmark.
 pub fn run(args: Args) -> Result<()> {
-    let kernel = KernelBundle::locate(None).context("run `cargo xtask kernel` first")?;
+    let debian = cast_kernel::debian_bundle_dir().context("no cache directory (HOME unset?)")?;
+    let debian = KernelBundle::open(&debian).context("run `cargo xtask kernel` first")?;
     let work = tempfile::tempdir()?;
     let initrd = baseline_initrd(work.path())?;
     let rootfs = busybox_rootfs(work.path())?;
     let runner = build_runner(true)?;
     let khz = host_tsc_khz().context("no `cpu MHz` in /proc/cpuinfo")?;
 
-    let extra: Vec<KernelBundle> = args
-        .kernel
+    // Debian's kernel first (the baseline), then the built one, then any others.
+    let mut kernels = vec![debian];
+    let built = cast_core::CacheRoot::from_env().map(|c| c.built_kernel());
+    for dir in built
         .iter()
-        .map(|dir| KernelBundle::open(dir).with_context(|| format!("--kernel {}", dir.display())))
-        .collect::<Result<_>>()?;
+        .filter(|d| d.join("bundle.json").is_file())
+        .chain(&args.kernel)
+    {
+        let bundle =
+            KernelBundle::open(dir).with_context(|| format!("kernel bundle {}", dir.display()))?;
+        if !kernels.iter().any(|k| k.dir == bundle.dir) {
+            kernels.push(bundle);
+        }
+    }
     let initrd = initrd.as_path();
     let raw = |bundle: &KernelBundle| {
         let bundle = bundle.clone();
@@ -71,58 +85,77 @@ pub fn run(args: Args) -> Result<()> {
         String,
         Box<dyn Fn(&mut Option<u64>) -> Result<Duration> + 'a>,
     );
-    let mut variants: Vec<Variant> = vec![
-        (
-            "raw QEMU + static C init, 1 vCPU (baseline)".into(),
-            Box::new(raw(&kernel)),
-        ),
-        (
-            "cargo cast run -- true, 1 vCPU".into(),
-            Box::new(cast("1", kernel.dir.clone())),
-        ),
-        (
-            "cargo cast run -- true, 2 vCPUs (default)".into(),
-            Box::new(cast("2", kernel.dir.clone())),
-        ),
-    ];
-    for bundle in &extra {
-        let name = bundle.dir.file_name().unwrap_or_default().to_string_lossy();
+    // Each variant with the index of the raw QEMU row of its kernel.
+    let mut variants: Vec<(Variant, usize)> = Vec::new();
+    for (i, bundle) in kernels.iter().enumerate() {
+        let name = match i {
+            0 => "Debian".to_owned(),
+            _ => bundle
+                .dir
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned(),
+        };
+        let raw_row = variants.len();
+        let label = if i == 0 { " (baseline)" } else { "" };
         variants.push((
-            format!("raw QEMU + static C init, kernel {name}"),
-            Box::new(raw(bundle)),
+            (
+                format!("raw QEMU + static C init, {name}{label}"),
+                Box::new(raw(bundle)),
+            ),
+            raw_row,
         ));
         variants.push((
-            format!("cargo cast run -- true, 1 vCPU, kernel {name}"),
-            Box::new(cast("1", bundle.dir.clone())),
+            (
+                format!("cargo cast run -- true, {name}, 1 vCPU"),
+                Box::new(cast("1", bundle.dir.clone())),
+            ),
+            raw_row,
+        ));
+        variants.push((
+            (
+                format!("cargo cast run -- true, {name}, 2 vCPUs (default)"),
+                Box::new(cast("2", bundle.dir.clone())),
+            ),
+            raw_row,
         ));
     }
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
     let mut peak_rss = 0u64;
     eprintln!(
-        "boot benchmark: {} interleaved runs per variant, TCG",
-        args.runs
+        "boot benchmark: {} interleaved runs per variant, TCG; kernels: {}",
+        args.runs,
+        kernels
+            .iter()
+            .map(|k| k.dir.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     for _ in 0..args.runs {
-        for (i, (_, run)) in variants.iter().enumerate() {
+        for (i, ((_, run), _)) in variants.iter().enumerate() {
             let mut rss = None;
             times[i].push(run(&mut rss)?.as_secs_f64());
             peak_rss = peak_rss.max(rss.unwrap_or(0));
         }
     }
-    let base = median(&mut times[0].clone());
+    let medians: Vec<f64> = times.iter().map(|t| median(&mut t.clone())).collect();
     println!(
-        "{:<52} {:>8} {:>8} {:>8} {:>7}",
-        "variant", "median", "min", "max", "ratio"
+        "{:<52} {:>8} {:>8} {:>8} {:>7} {:>9}",
+        "variant", "median", "min", "max", "ratio", "vs raw"
     );
-    for (i, (name, _)) in variants.iter().enumerate() {
+    for (i, ((name, _), raw_row)) in variants.iter().enumerate() {
         let t = &mut times[i];
-        let m = median(t);
+        t.sort_by(|a, b| a.total_cmp(b));
+        let m = medians[i];
         let (min, max) = (t[0], t[t.len() - 1]);
         println!(
-            "{name:<52} {m:>7.3}s {min:>7.3}s {max:>7.3}s {:>7.3}",
-            m / base
+            "{name:<52} {m:>7.3}s {min:>7.3}s {max:>7.3}s {:>7.3} {:>9.3}",
+            m / medians[0],
+            m / medians[*raw_row]
         );
     }
+    println!("ratio: against the baseline; vs raw: against raw QEMU with the same kernel");
     println!(
         "runner peak RSS (QEMU excluded): {:.1} MB",
         peak_rss as f64 / 1024.0

@@ -25,7 +25,7 @@ mod demo;
 mod setup;
 
 use anyhow::{Context, Result};
-use cast_kernel::{default_bundle_dir, KernelSource};
+use cast_kernel::{debian_bundle_dir, KernelSource};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -119,11 +119,11 @@ fn lacks_guest_modules(dir: &std::path::Path) -> bool {
 }
 
 /// Prepares the kernel bundle from `source` (default: Debian's cloud kernel) at `out`
-/// (default: the runtime's default location).
+/// (default: `kernel/default`, the runtime's default unless a kernel was built).
 fn kernel(source: Option<&str>, out: Option<PathBuf>, if_missing: bool) -> Result<()> {
     let out = match out {
         Some(out) => out,
-        None => default_bundle_dir().context("no cache directory (HOME unset?)")?,
+        None => debian_bundle_dir().context("no cache directory (HOME unset?)")?,
     };
     if if_missing && out.join("bundle.json").exists() {
         if !lacks_guest_modules(&out) {

@@ -3,9 +3,11 @@
 //!
 //! The host tools the tests use are listed once, in [`TOOLS`]. On Debian/Ubuntu as root
 //! the missing ones are installed with apt-get; elsewhere the command says what to
-//! install. The guest kernel bundles are prepared if there are none: the default
-//! (Debian's cloud kernel) and Debian's generic kernel, which has 9p for the mount
-//! tests.
+//! install. The guest kernel bundles are prepared if there are none: Debian's cloud
+//! kernel, Debian's generic kernel (9p, for the mount tests' kernel without it), and
+//! the kernel built for the job (`cargo cast kernel build`: ~8 min on 2 cores, once;
+//! rebuilt only when its source or `cast-kernel/config/cast.config` changes), which
+//! the runtime then uses by default.
 
 use anyhow::{bail, Context, Result};
 use std::path::Path;
@@ -21,13 +23,27 @@ const TOOLS: &[(&str, &str)] = &[
     ("docker-registry", "docker-registry"),
     ("htpasswd", "apache2-utils"),
     ("dpkg-deb", "dpkg"),
-    // The Debian RUN test: its root and its local repository (tests/src/debian.rs).
+    // The Debian roots of the RUN test and the built kernel's compatibility check,
+    // and the RUN test's local repository (`cast_tests::debian`).
     ("mmdebstrap", "mmdebstrap"),
     ("apt-ftparchive", "apt-utils"),
     // `cargo xtask bench boot`'s baseline (bench_boot::BASELINE_TOOLS).
     ("gcc", "gcc"),
     ("cpio", "cpio"),
     ("xz", "xz-utils"),
+    // Building the guest kernel (cast_kernel::build).
+    ("make", "make"),
+    ("bison", "bison"),
+    ("flex", "flex"),
+    ("bc", "bc"),
+    ("timeout", "coreutils"),
+];
+
+/// (file, Debian package that provides it): what building the guest kernel needs
+/// besides [`TOOLS`].
+const FILES: &[(&str, &str)] = &[
+    ("/usr/include/libelf.h", "libelf-dev"),
+    (cast_kernel::DEBIAN_SOURCE_TARBALL, "linux-source-6.1"),
 ];
 
 fn on_path(command: &str) -> bool {
@@ -44,6 +60,12 @@ pub fn setup() -> Result<()> {
             !on_path(cmd) || (*cmd == "busybox" && !Path::new("/bin/busybox").exists())
         })
         .map(|(_, pkg)| *pkg)
+        .chain(
+            FILES
+                .iter()
+                .filter(|(file, _)| !Path::new(file).exists())
+                .map(|(_, pkg)| *pkg),
+        )
         .collect();
     missing.dedup();
     if !missing.is_empty() {
@@ -69,7 +91,39 @@ pub fn setup() -> Result<()> {
         Some(&format!("debian:{}", cast_kernel::DEBIAN_9P_PACKAGE)),
         Some(generic),
         true,
-    )
+    )?;
+    build_kernel()
+}
+
+/// Builds the guest kernel into `kernel/built` unless it was built from the same
+/// source and config.
+fn build_kernel() -> Result<()> {
+    let out = cast_core::CacheRoot::from_env()
+        .context("no cache directory (HOME unset?)")?
+        .built_kernel();
+    let source = cast_kernel::BuildSource::default();
+    if cast_kernel::up_to_date(&source, &out).is_some() {
+        eprintln!("built kernel already at {}", out.display());
+        return Ok(());
+    }
+    let jobs = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
+    eprintln!(
+        "building the guest kernel at {} (make -j{jobs}; ~8 min on 2 cores)",
+        out.display()
+    );
+    let opts = cast_kernel::BuildOptions {
+        source,
+        jobs,
+        ..Default::default()
+    };
+    let bundle = cast_kernel::build(&opts, &out, &mut |step| eprintln!("  {step}"))
+        .with_context(|| format!("building the kernel bundle at {}", out.display()))?;
+    eprintln!(
+        "built kernel {} ready at {}",
+        bundle.manifest.release.as_deref().unwrap_or("unknown"),
+        out.display()
+    );
+    Ok(())
 }
 
 /// Runs setup, then the workspace tests with any extra `cargo test` arguments.

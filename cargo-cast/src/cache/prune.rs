@@ -106,9 +106,10 @@ pub fn prune(root: &Path, areas: &[Area], policy: Policy, now: SystemTime) -> Ve
     actions
 }
 
-/// Whether the default kernel bundle is `entry`.
+/// Whether `entry` is a default kernel bundle: Debian's (`default`) or the one
+/// `cargo cast kernel build` compiled (`built`, ~8 min to make again).
 pub fn is_default_kernel(area: AreaKind, entry: &Entry) -> bool {
-    area == AreaKind::Kernels && entry.name() == "default"
+    area == AreaKind::Kernels && matches!(entry.name().as_str(), "default" | "built")
 }
 
 fn selected(area: AreaKind, entry: &Entry, policy: Policy, now: SystemTime) -> bool {

@@ -2,18 +2,20 @@
 //! `object` (headers only, on demand) for the payload section's file offset and size,
 //! checks them against the file's length and the length linked into the binary,
 //! and reads what the runtime keeps in memory (header, manifest, kernel, initrd)
-//! with `pread`; [`verify_root`] checks the root image, which QEMU reads in place.
+//! with `pread`; [`verify`] checks kernel, initrd and the root image (which QEMU
+//! reads in place).
 //!
 //! The payload section is not loaded into memory (see `cast_payload::objfile`): a
 //! damaged or cut-short file reaches these checks (one message, exit 125) instead of
 //! crashing the process.
 //!
-//! The root image is hashed from the file (what QEMU reads), and once it matched, a
-//! *stamp* records that: `<cache>/payload/verified/<payload digest>` holds the
-//! file's identity (device, inode, size, mtime, ctime). Later runs of the same,
-//! unmodified file skip the hash; any write to the file changes its ctime, and a copy
-//! is another inode, so both are hashed again. Without a writable cache every run
-//! hashes. Kernel and initrd are small and always hashed (from memory).
+//! Kernel and initrd are hashed from memory (what was read from the file), the root
+//! image from the file (what QEMU reads), and once all three matched, a *stamp*
+//! records that: `<cache>/payload/verified/<payload digest>` holds the file's
+//! identity (device, inode, size, mtime, ctime). Later runs of the same, unmodified
+//! file skip every hash; any write to the file changes its ctime, and a copy is
+//! another inode, so both are hashed again. Without a writable cache every run
+//! hashes.
 
 use super::CastedError;
 use cast_payload::objfile::{ELF_SECTION, MACHO_SECTION};
@@ -145,9 +147,9 @@ impl Located {
     }
 }
 
-/// Checks the root image in the executable's file, unless a stamp says this very file
-/// was checked before.
-pub fn verify_root(payload: &Payload<'_>, located: &mut Located) -> Result<(), CastedError> {
+/// Checks kernel and initrd (in memory, read from the executable's file) and the root
+/// image (in the file), unless a stamp says this very file was checked before.
+pub fn verify(payload: &Payload<'_>, located: &mut Located) -> Result<(), CastedError> {
     let stamp =
         cast_core::CacheRoot::from_env().map(|c| c.payload_verified().join(payload.digest_hex()));
     if let Some(stamp) = &stamp {
@@ -155,6 +157,8 @@ pub fn verify_root(payload: &Payload<'_>, located: &mut Located) -> Result<(), C
             return Ok(());
         }
     }
+    payload.verify_part(PartKind::Kernel)?;
+    payload.verify_part(PartKind::Initrd)?;
     verify_file_part(
         &mut located.file,
         located.offset,

@@ -114,9 +114,7 @@ pub fn run(program: &str, payload_len: u64, args: Vec<OsString>) -> Result<i32, 
             _ => {}
         }
     }
-    payload.verify_part(PartKind::Kernel)?;
-    payload.verify_part(PartKind::Initrd)?;
-    locate::verify_root(&payload, &mut located)?;
+    locate::verify(&payload, &mut located)?;
 
     let settings =
         settings(&payload.manifest, |k| std::env::var(k).ok()).map_err(RunError::from)?;
