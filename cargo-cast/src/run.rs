@@ -119,7 +119,7 @@ fn try_run(mut args: RunArgs) -> Result<i32, RunError> {
             None => format!("{kv}={}", std::env::var(kv).unwrap_or_default()),
         })
         .collect();
-    let initrd = cast_runner::initrd::build(&kernel).map_err(|source| RunError::Prepare {
+    let initrd = cast_guest::initrd::build(&kernel).map_err(|source| RunError::Prepare {
         what: "the initrd from the kernel bundle",
         source,
     })?;

@@ -14,7 +14,7 @@ macro_rules! template {
     ($file:literal) => {
         include_str!(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../templates/crate/",
+            "/templates/crate/",
             $file
         ))
     };
