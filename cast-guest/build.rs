@@ -50,7 +50,10 @@ fn main() {
     let proto_root = dep_root("DEP_CAST_PROTO_ROOT");
     for dir in [&init_root, &proto_root] {
         println!("cargo:rerun-if-changed={}", dir.join("src").display());
-        println!("cargo:rerun-if-changed={}", dir.join("Cargo.toml").display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            dir.join("Cargo.toml").display()
+        );
     }
 
     let target = env::var("TARGET").unwrap();

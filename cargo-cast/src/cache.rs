@@ -63,7 +63,7 @@ pub struct DfArgs {
 executables unpacked, when no build or run used them for --older-than; writers'
 temp files after a day. Entries in use (locked) are kept. Cargo's target dir of
 `cargo cast build DIR` goes only with --all, the default kernel bundle only with
---default-kernel (`cargo xtask kernel` fetches it again).
+--default-kernel (`cargo cast kernel fetch` fetches it again).
 
 Examples:
   cargo cast cache prune                   # unused for 30 days

@@ -20,7 +20,6 @@ const TOOLS: &[(&str, &str)] = &[
     ("mke2fs", "e2fsprogs"),
     ("docker-registry", "docker-registry"),
     ("htpasswd", "apache2-utils"),
-    ("dpkg-deb", "dpkg"),
     // `cargo xtask bench boot`'s baseline (bench_boot::BASELINE_TOOLS).
     ("gcc", "gcc"),
     ("cpio", "cpio"),
@@ -59,14 +58,10 @@ pub fn setup() -> Result<()> {
             .args(&missing)
             .env("DEBIAN_FRONTEND", "noninteractive"))?;
     }
-    crate::kernel(None, None, true)?;
+    // Both are kept when already there from Debian (`fetch` says "Fresh").
+    crate::kernel(&[])?;
     // The mount tests need 9p, which the default (cloud) kernel lacks.
-    let generic = cast_kernel::generic_bundle_dir().context("no cache directory (HOME unset?)")?;
-    crate::kernel(
-        Some(&format!("debian:{}", cast_kernel::DEBIAN_9P_PACKAGE)),
-        Some(generic),
-        true,
-    )
+    crate::kernel(&[format!("debian:{}", cast_kernel::DEBIAN_9P_PACKAGE)])
 }
 
 /// Runs setup, then the workspace tests with any extra `cargo test` arguments.
