@@ -130,7 +130,10 @@ fn kernels_dir() -> Result<PathBuf> {
 pub fn fetch(args: FetchArgs, ui: &Ui) -> Result<()> {
     let source = Source::parse(&args.source)?;
     if let (Source::Url { .. }, Some(_)) = (&source, &args.name) {
-        bail!("a kernel fetched from a URL is kept as sha256-HEX, where casted crates pinning it look; drop --name (--use makes it the default)");
+        bail!(
+            "a kernel fetched from a URL is kept as sha256-HEX, where casted crates \
+             pinning it look; drop --name (--use makes it the default)"
+        );
     }
     let name = args.name.unwrap_or_else(|| source.default_name());
     check_name(&name)?;

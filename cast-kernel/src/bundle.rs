@@ -46,7 +46,8 @@ pub enum LocateError {
     },
     /// A bundle exists but cannot be read.
     #[error(
-        "kernel bundle {dir} is unreadable or damaged; fetch it again with `cargo cast kernel fetch --force`"
+        "kernel bundle {dir} is unreadable or damaged; fetch it again with \
+         `cargo cast kernel fetch --force`"
     )]
     Damaged {
         /// The bundle directory.
@@ -139,8 +140,8 @@ pub fn default_bundle_dir() -> Option<PathBuf> {
     cast_core::cache_root::CacheRoot::from_env().map(|c| c.default_kernel())
 }
 
-/// Where `cargo cast kernel fetch debian:linux-image-amd64` puts the bundle of Debian's generic kernel
-/// ([`DEBIAN_9P_PACKAGE`](crate::DEBIAN_9P_PACKAGE)): 9p for host mounts, which
+/// Where `cargo cast kernel fetch debian:linux-image-amd64` puts the bundle of
+/// Debian's generic kernel ([`DEBIAN_9P_PACKAGE`](crate::DEBIAN_9P_PACKAGE)): 9p for host mounts, which
 /// the default cloud kernel lacks. The mount tests use it.
 pub fn generic_bundle_dir() -> Option<PathBuf> {
     cast_core::cache_root::CacheRoot::from_env().map(|c| c.generic_kernel())

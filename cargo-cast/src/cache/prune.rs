@@ -106,9 +106,19 @@ pub fn prune(root: &Path, areas: &[Area], policy: Policy, now: SystemTime) -> Ve
     actions
 }
 
-/// Whether the default kernel bundle is `entry`.
+/// Whether the default kernel bundle is `entry`: `kernel/default`, or the sibling
+/// it links to (`cargo cast kernel use`).
 pub fn is_default_kernel(area: AreaKind, entry: &Entry) -> bool {
-    area == AreaKind::Kernels && entry.name() == "default"
+    if area != AreaKind::Kernels {
+        return false;
+    }
+    let linked = entry
+        .path
+        .parent()
+        .and_then(|dir| std::fs::read_link(dir.join("default")).ok());
+    let name = entry.name();
+    name == "default"
+        || linked.is_some_and(|l| l.file_name().is_some_and(|n| n.to_string_lossy() == name))
 }
 
 fn selected(area: AreaKind, entry: &Entry, policy: Policy, now: SystemTime) -> bool {
