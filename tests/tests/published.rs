@@ -30,6 +30,11 @@ use cast_tests::Output;
 /// The crates that are published (the workspace minus `cast-tests` and `xtask`).
 const UNPUBLISHED: [&str; 2] = ["cast-tests", "xtask"];
 
+/// A SHA-256 as bare lowercase hex.
+fn hex_sha256(bytes: &[u8]) -> String {
+    sha256(bytes).trim_start_matches("sha256:").to_owned()
+}
+
 fn cargo() -> std::ffi::OsString {
     std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
 }
@@ -86,7 +91,7 @@ fn publish_into(dir: &Path, work: &Path) {
         let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
         archive.unpack(dir).unwrap();
         let stem = path.file_stem().unwrap().to_str().unwrap();
-        let checksum = serde_json::json!({ "files": {}, "package": sha256(&bytes) });
+        let checksum = serde_json::json!({ "files": {}, "package": hex_sha256(&bytes) });
         std::fs::write(
             dir.join(stem).join(".cargo-checksum.json"),
             checksum.to_string(),
@@ -239,7 +244,7 @@ fn cargo_cast_from_a_registry_casts_and_installs_tools() {
         .args(["download", "-qq", package]);
     step("apt-get download", apt);
     let deb = std::fs::read(downloads.join(deb_name)).unwrap();
-    let digest = sha256(&deb);
+    let digest = hex_sha256(&deb);
     let server = Server::start(move |req| req.respond(200, &[], &deb));
     let url = server.url("/linux-image.deb");
     let pinned = new_tool(
