@@ -92,8 +92,7 @@ mod tests {
 
     /// A `.deb` as Debian lays it out, with `data` as its data.tar member.
     fn deb(member: &str, data: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut b = ar::Builder::new(&mut out);
+        let mut b = ar::Builder::new(Vec::new());
         for (name, body) in [
             ("debian-binary", &b"2.0\n"[..]),
             ("control.tar.xz", &b""[..]),
@@ -102,8 +101,7 @@ mod tests {
             let header = ar::Header::new(name.as_bytes().to_vec(), body.len() as u64);
             b.append(&header, body).unwrap();
         }
-        drop(b);
-        out
+        b.into_inner().unwrap()
     }
 
     fn tar_with(path: &str, body: &[u8]) -> Vec<u8> {
