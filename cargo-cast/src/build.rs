@@ -180,6 +180,14 @@ pub fn run(args: BuildArgs, ui: &Ui) -> Result<()> {
     for note in cast_build::config::runtime_vars_ignored(|k| std::env::var(k).ok()) {
         ui.note(note);
     }
+    let manifest = args
+        .cargo
+        .manifest_path
+        .clone()
+        .or_else(|| Some(dir.join("Cargo.toml")).filter(|m| m.is_file()));
+    if needs_default_kernel(manifest.as_deref()) {
+        crate::kernels::ensure_default(ui)?;
+    }
     if dir.join("Cargo.toml").is_file() && args.cargo.manifest_path.is_none() {
         let mut flags = args.cargo.clone();
         flags.manifest_path = Some(dir.join("Cargo.toml"));
@@ -199,6 +207,20 @@ pub fn run(args: BuildArgs, ui: &Ui) -> Result<()> {
         );
     }
     build_dir(&dir, &args, &env, ui)
+}
+
+/// Whether the build will take the default kernel: no `CAST_BUILD_KERNEL`, and no
+/// `kernel` in the crate's (or its workspace's) cast table. A manifest that cannot be
+/// read is the build's to report.
+fn needs_default_kernel(manifest: Option<&Path>) -> bool {
+    if std::env::var_os("CAST_BUILD_KERNEL").is_some_and(|v| !v.is_empty()) {
+        return false;
+    }
+    let Some(manifest) = manifest else {
+        return true;
+    };
+    cast_build::config::ManifestConfig::load(manifest)
+        .is_ok_and(|c| c.package.kernel.is_none() && c.workspace.kernel.is_none())
 }
 
 /// A crate: Cargo builds it; sign and copy what it made.

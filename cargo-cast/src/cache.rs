@@ -62,9 +62,9 @@ pub struct DfArgs {
     after_help = "Removes build cache entries, image blobs, kernels from URLs, and what casted
 executables unpacked, when no build or run used them for --older-than; writers'
 temp files after a day. Entries in use (locked) are kept. Cargo's target dir of
-`cargo cast build DIR` goes only with --all, the default kernel bundles (Debian's,
-the built one) only with --default-kernel (`cargo xtask kernel` fetches Debian's
-again, `cargo cast kernel build` compiles the other).
+`cargo cast build DIR` goes only with --all, the default kernel bundle (and the
+built one) only with --default-kernel (`cargo cast kernel fetch` fetches it again,
+`cargo cast kernel build` compiles the other).
 
 Examples:
   cargo cast cache prune                   # unused for 30 days

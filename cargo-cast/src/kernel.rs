@@ -1,3 +1,4 @@
+//! `cargo cast kernel`: `fetch`, `list` and `use` ([`crate::kernels`]), and
 //! `cargo cast kernel build`: compile a guest kernel for the job (tinyconfig plus
 //! `cast-kernel/config/cast.config`, everything built in, no modules) and write its
 //! bundle to the cast cache (`kernel/built`) or `--out`. Use the bundle with
@@ -20,6 +21,10 @@ pub struct KernelArgs {
 
 #[derive(Debug, clap::Subcommand)]
 enum KernelAction {
+    Fetch(crate::kernels::FetchArgs),
+    /// List the kernels in the cast cache (`*`: the default).
+    List,
+    Use(crate::kernels::UseArgs),
     Build(BuildArgs),
 }
 
@@ -57,6 +62,9 @@ pub struct BuildArgs {
 /// Runs `cargo cast kernel …`.
 pub fn run(args: KernelArgs, ui: &Ui) -> Result<()> {
     match args.action {
+        KernelAction::Fetch(args) => crate::kernels::fetch(args, ui),
+        KernelAction::List => crate::kernels::list(),
+        KernelAction::Use(args) => crate::kernels::use_(args, ui),
         KernelAction::Build(args) => build(args, ui),
     }
 }

@@ -7,6 +7,7 @@ mod cargo_build;
 mod completions;
 mod info;
 mod kernel;
+mod kernels;
 mod new;
 mod run;
 mod run_dir;
@@ -27,6 +28,7 @@ enum Cargo {
   cargo cast new my-tool
   cargo cast info ./image --json
   cargo cast cache prune
+  cargo cast kernel fetch
   cargo cast kernel build")]
     Cast(Cli),
 }

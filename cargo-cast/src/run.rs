@@ -73,6 +73,15 @@ pub struct RunArgs {
 
 /// Runs and returns the exit code; runtime errors are printed here, once.
 pub fn run(args: RunArgs) -> i32 {
+    let named =
+        args.kernel.is_some() || std::env::var_os("CAST_KERNEL").is_some_and(|v| !v.is_empty());
+    if !named {
+        let ui = crate::ui::Ui::new(crate::ui::Verbosity::default());
+        if let Err(e) = crate::kernels::ensure_default(&ui) {
+            eprintln!("{}", crate::ui::report(&e));
+            return cast_runner::EXIT_RUNTIME_FAILURE;
+        }
+    }
     match try_run(args) {
         Ok(code) => code,
         Err(e) => {
@@ -119,7 +128,7 @@ fn try_run(mut args: RunArgs) -> Result<i32, RunError> {
             None => format!("{kv}={}", std::env::var(kv).unwrap_or_default()),
         })
         .collect();
-    let initrd = cast_runner::initrd::build(&kernel).map_err(|source| RunError::Prepare {
+    let initrd = cast_guest::initrd::build(&kernel).map_err(|source| RunError::Prepare {
         what: "the initrd from the kernel bundle",
         source,
     })?;

@@ -1,6 +1,11 @@
-//! The casted-crate template (`templates/crate/` in this checkout, embedded at
+//! The casted-crate template (`templates/crate/` in this package, embedded at
 //! compile time): rendered for `cargo cast new NAME`, and generated in a build
 //! directory around a directory that holds only a Containerfile.
+//!
+//! The crate depends on `cast-runner` and `cast-build` by version (this cargo-cast's
+//! `MAJOR.MINOR`), so it builds and publishes like any crate. Only when cargo-cast
+//! runs from a source checkout ([`checkout`]) does the manifest also get a
+//! `[patch.crates-io]` pointing at that checkout's crates, and its `Cargo.lock`.
 //!
 //! Files are written only when their bytes change, so Cargo's fingerprints (and the
 //! build script's `rerun-if-changed`) see an unchanged crate as unchanged.
@@ -14,7 +19,7 @@ macro_rules! template {
     ($file:literal) => {
         include_str!(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../templates/crate/",
+            "/templates/crate/",
             $file
         ))
     };
@@ -26,13 +31,32 @@ const MAIN_RS: &str = template!("src/main.rs");
 const CONTAINERFILE: &str = template!("Containerfile");
 const HELLO_SH: &str = template!("hello.sh");
 const CONTAINERIGNORE: &str = template!(".containerignore");
+const README: &str = template!("README.md.tmpl");
 
-/// This checkout: where the path dependencies point.
-pub fn cast_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("cargo-cast lives in the workspace")
-        .to_owned()
+/// The source checkout this cargo-cast was built from, if it is one and still there
+/// (a registry's copy of cargo-cast has no `cast-runner` beside it).
+pub fn checkout() -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent()?;
+    (root.join("cast-runner/Cargo.toml").is_file() && root.join("Cargo.lock").is_file())
+        .then(|| root.to_owned())
+}
+
+/// The version requirement on the cast crates: this cargo-cast's `MAJOR.MINOR`.
+fn requirement() -> String {
+    let v = env!("CARGO_PKG_VERSION");
+    v.splitn(3, '.').take(2).collect::<Vec<_>>().join(".")
+}
+
+/// The `[patch.crates-io]` table that builds the cast crates from `checkout`.
+fn patch(checkout: &Path) -> String {
+    let root = checkout.display();
+    format!(
+        "\n# cargo-cast runs from the checkout at {root}: its crates stand in for the\n\
+         # published ones. Remove this table to build against crates.io.\n\
+         [patch.crates-io]\n\
+         cast-runner = {{ path = \"{root}/cast-runner\" }}\n\
+         cast-build = {{ path = \"{root}/cast-build\" }}\n"
+    )
 }
 
 /// `[package.metadata.cast]` keys, rendered as TOML in key order.
@@ -63,7 +87,6 @@ pub fn files(
     metadata: &Metadata,
     with_image: bool,
 ) -> Vec<(&'static str, String, bool)> {
-    let root = cast_root().display().to_string();
     let meta = metadata.render();
     let meta = if meta.is_empty() {
         "# cpus = 2\n# memory = \"512M\"".to_owned()
@@ -72,7 +95,11 @@ pub fn files(
     };
     let manifest = CARGO_TOML
         .replace("{{name}}", name)
-        .replace("{{cast_root}}", &root)
+        .replace("{{version}}", &requirement())
+        .replace(
+            "{{patch}}",
+            &checkout().map(|c| patch(&c)).unwrap_or_default(),
+        )
         .replace("{{metadata}}", &meta);
     let mut v = vec![
         ("Cargo.toml", manifest, false),
@@ -83,12 +110,14 @@ pub fn files(
         v.push(("Containerfile", CONTAINERFILE.to_owned(), false));
         v.push(("hello.sh", HELLO_SH.to_owned(), true));
         v.push((".containerignore", CONTAINERIGNORE.to_owned(), false));
+        v.push(("README.md", README.replace("{{name}}", name), false));
     }
     v
 }
 
-/// Writes `files` under `dir`, each only if it differs; also seeds `Cargo.lock`
-/// from this checkout's (same dependency versions, nothing new to download).
+/// Writes `files` under `dir`, each only if it differs; from a checkout, also seeds
+/// `Cargo.lock` from the checkout's (same dependency versions, nothing new to
+/// download).
 pub fn write(dir: &Path, files: &[(&'static str, String, bool)]) -> Result<()> {
     for (rel, text, exec) in files {
         let path = dir.join(rel);
@@ -106,9 +135,11 @@ pub fn write(dir: &Path, files: &[(&'static str, String, bool)]) -> Result<()> {
         }
     }
     let lock = dir.join("Cargo.lock");
-    let ours = cast_root().join("Cargo.lock");
-    if !lock.exists() && ours.is_file() {
-        std::fs::copy(&ours, &lock).with_context(|| format!("cannot write {}", lock.display()))?;
+    if let Some(ours) = checkout().map(|c| c.join("Cargo.lock")) {
+        if !lock.exists() {
+            std::fs::copy(&ours, &lock)
+                .with_context(|| format!("cannot write {}", lock.display()))?;
+        }
     }
     Ok(())
 }

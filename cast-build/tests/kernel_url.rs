@@ -11,8 +11,8 @@ mod support;
 use support::http::Server;
 
 fn vmlinux() -> Vec<u8> {
-    let b =
-        cast_kernel::KernelBundle::locate(None).expect("a kernel bundle: run `cargo xtask kernel`");
+    let b = cast_kernel::KernelBundle::locate(None)
+        .expect("a kernel bundle: run `cargo cast kernel fetch`");
     std::fs::read(b.kernel_path()).unwrap()
 }
 

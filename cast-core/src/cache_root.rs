@@ -74,8 +74,8 @@ impl CacheRoot {
         self.root.join("kernel")
     }
 
-    /// `kernel/default`: where `cargo xtask kernel` puts Debian's cloud kernel; the
-    /// runtime's default.
+    /// `kernel/default`: the default kernel (`cargo cast kernel fetch`/`use`: a
+    /// bundle or a link to a sibling one), where builds and runs look by default.
     pub fn default_kernel(&self) -> PathBuf {
         self.kernels().join("default")
     }
@@ -87,7 +87,7 @@ impl CacheRoot {
     }
 
     /// `kernel/debian-generic`: Debian's generic kernel, with 9p for host mounts
-    /// (`cargo xtask setup`; the mount tests use it).
+    /// (`cargo cast kernel fetch debian:linux-image-amd64`; the mount tests use it).
     pub fn generic_kernel(&self) -> PathBuf {
         self.kernels().join("debian-generic")
     }

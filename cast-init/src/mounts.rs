@@ -107,9 +107,9 @@ fn mount_share(m: &GuestMount, at: &str) -> io::Result<()> {
     .map_err(|e| match e {
         Errno::ENODEV => io::Error::other(
             "host mounts need 9p in the guest kernel, and this kernel has none: \
-             use a kernel bundle with 9p (`cargo xtask kernel --source \
-             debian:linux-image-amd64 --out DIR`, then CAST_KERNEL=DIR or `kernel = \"DIR\"` \
-             in the cast metadata)",
+             use a kernel with 9p (`cargo cast kernel fetch \
+             debian:linux-image-amd64`, then `cargo cast kernel use debian-generic`, \
+             CAST_KERNEL=DIR or `kernel = \"DIR\"` in the cast metadata)",
         ),
         e => io::Error::other(format!("mounting the host share for {}: {e}", m.target)),
     })

@@ -40,7 +40,7 @@ pub enum NetError {
     /// The card never appeared: the kernel has no virtio-net driver.
     #[error(
         "networking is on, but the guest kernel has no virtio-net driver (eth0 is missing): \
-         re-create the kernel bundle with `cargo xtask kernel`, or turn networking off \
+         fetch the kernel again with `cargo cast kernel fetch --force`, or turn networking off \
          (CAST_NO_NETWORK=1)"
     )]
     NoCard,

@@ -37,7 +37,7 @@ pub struct KernelBundle {
 pub enum LocateError {
     /// Nothing at any of the places looked at.
     #[error(
-        "no guest kernel found (looked in {looked}); get one with `cargo xtask kernel`, \
+        "no guest kernel found (looked in {looked}); get one with `cargo cast kernel fetch`, \
          or point --kernel / CAST_KERNEL at a kernel bundle directory"
     )]
     NotFound {
@@ -46,7 +46,8 @@ pub enum LocateError {
     },
     /// A bundle exists but cannot be read.
     #[error(
-        "kernel bundle {dir} is unreadable or damaged; re-create it with `cargo xtask kernel`"
+        "kernel bundle {dir} is unreadable or damaged; fetch it again with \
+         `cargo cast kernel fetch --force`"
     )]
     Damaged {
         /// The bundle directory.
@@ -133,22 +134,20 @@ impl KernelBundle {
     }
 }
 
-/// The bundle the runtime uses when none is named (`kernel/default`). The kernel
-/// `cargo cast kernel build` compiles (`kernel/built`) boots faster but is not the
-/// default yet: it is chosen with `--kernel`/`CAST_KERNEL` until the whole test suite
-/// has run on it.
+/// The default kernel (`cargo cast kernel fetch`/`use`), where builds and runs look
+/// when nothing else is named.
 pub fn default_bundle_dir() -> Option<PathBuf> {
     cast_core::cache_root::CacheRoot::from_env().map(|c| c.default_kernel())
 }
 
-/// Where `cargo xtask kernel` puts Debian's cloud kernel (`kernel/default`): the
-/// default when no kernel was built, and the boot benchmark's baseline.
+/// Where Debian's cloud kernel goes by default (`kernel/default`, unless `cargo
+/// cast kernel use` chose another): the boot benchmark's baseline.
 pub fn debian_bundle_dir() -> Option<PathBuf> {
     cast_core::cache_root::CacheRoot::from_env().map(|c| c.default_kernel())
 }
 
-/// Where `cargo xtask setup` puts the bundle of Debian's generic kernel
-/// ([`DEBIAN_9P_PACKAGE`](crate::DEBIAN_9P_PACKAGE)): 9p for host mounts, which
+/// Where `cargo cast kernel fetch debian:linux-image-amd64` puts the bundle of
+/// Debian's generic kernel ([`DEBIAN_9P_PACKAGE`](crate::DEBIAN_9P_PACKAGE)): 9p for host mounts, which
 /// the default cloud kernel lacks. The mount tests use it.
 pub fn generic_bundle_dir() -> Option<PathBuf> {
     cast_core::cache_root::CacheRoot::from_env().map(|c| c.generic_kernel())

@@ -16,6 +16,7 @@
 
 mod build;
 mod bundle;
+mod deb;
 mod modules;
 mod prepare;
 mod vmlinux;
@@ -28,6 +29,7 @@ pub use bundle::{
     debian_bundle_dir, default_bundle_dir, generic_bundle_dir, BundleManifest, KernelBundle,
     LocateError,
 };
+pub use deb::{extract as extract_deb, DebError};
 pub use modules::{depends as module_depends, ModuleError, GUEST_MODULES, SOFT_DEPENDENCIES};
-pub use prepare::{prepare, KernelSource, PrepareError, DEBIAN_9P_PACKAGE};
+pub use prepare::{prepare, KernelSource, PrepareError, DEBIAN_9P_PACKAGE, DEFAULT_DEBIAN_PACKAGE};
 pub use vmlinux::{extract_vmlinux, VmlinuxError};

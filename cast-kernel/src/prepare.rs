@@ -107,6 +107,9 @@ pub enum PrepareError {
     /// The module tree is not usable.
     #[error(transparent)]
     Modules(#[from] ModuleError),
+    /// A `.deb` could not be unpacked.
+    #[error(transparent)]
+    Deb(#[from] crate::deb::DebError),
 }
 
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PrepareError + '_ {
@@ -267,11 +270,7 @@ pub(crate) fn run(cmd: &mut Command, package_hint: &str) -> Result<String, Prepa
 }
 
 fn extract_deb(deb: &Path, into: &Path) -> Result<(), PrepareError> {
-    run(
-        Command::new("dpkg-deb").arg("-x").arg(deb).arg(into),
-        "dpkg (Debian/Ubuntu)",
-    )?;
-    Ok(())
+    Ok(crate::deb::extract(deb, into)?)
 }
 
 /// Downloads `package` (resolving a meta package to the image package) into `dir`.

@@ -32,7 +32,7 @@ pub const DEFAULT_ZSTD_LEVEL: i32 = 19;
 /// use cast_core::RunConfig;
 /// use cast_payload::{PayloadBuilder, VmDefaults};
 /// let bundle = cast_kernel::KernelBundle::locate(None).unwrap();
-/// let initrd: Vec<u8> = Vec::new(); // cast_runner::initrd::build(&bundle)
+/// let initrd: Vec<u8> = Vec::new(); // cast_guest::initrd::build(&bundle)
 /// PayloadBuilder::new(RunConfig::default(), VmDefaults::default())
 ///     .kernel(bundle.kernel_path(), bundle.manifest.release.clone())
 ///     .initrd(initrd)
@@ -72,7 +72,7 @@ impl PayloadBuilder {
         self
     }
 
-    /// The initrd bytes (`cast_runner::initrd::build(&bundle)`).
+    /// The initrd bytes (`cast_guest::initrd::build(&bundle)`).
     pub fn initrd(mut self, bytes: Vec<u8>) -> Self {
         self.initrd = Some(bytes);
         self

@@ -189,7 +189,7 @@ pub struct Linked {
 /// use cast_core::RunConfig;
 /// use cast_payload::{PayloadBuilder, VmDefaults};
 /// let bundle = cast_kernel::KernelBundle::locate(None).unwrap();
-/// let initrd: Vec<u8> = Vec::new(); // cast_runner::initrd::build(&bundle)
+/// let initrd: Vec<u8> = Vec::new(); // cast_guest::initrd::build(&bundle)
 /// let builder = PayloadBuilder::new(RunConfig::default(), VmDefaults::default())
 ///     .kernel(bundle.kernel_path(), bundle.manifest.release.clone())
 ///     .initrd(initrd)

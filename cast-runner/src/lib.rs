@@ -5,7 +5,6 @@
 //! returns the process's exit code, leaving nothing behind.
 //!
 //! - [`vm`]: the engine trait and the QEMU engine; accelerator choice.
-//! - [`initrd`]: guest init + modules → in-memory initrd.
 //! - [`network`]: the guest's NAT and published ports (host side).
 //! - [`mounts`]: host mounts → the engine's 9p shares and the guest's mount list.
 //! - [`channel`]: socket pairs and stdio pumps (host side of `cast-proto`).
@@ -18,7 +17,6 @@ mod attempt;
 pub mod casted;
 pub mod channel;
 pub mod error;
-pub mod initrd;
 pub mod mounts;
 pub mod network;
 pub mod session;

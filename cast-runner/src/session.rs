@@ -46,7 +46,7 @@ pub struct RunRequest {
     pub program: String,
     /// The guest kernel: a bundle's `vmlinux`, or a casted executable's extracted one.
     pub kernel: KernelImage,
-    /// The initrd (`initrd::build(&bundle)`, or a casted executable's payload part).
+    /// The initrd (`cast_guest::initrd::build(&bundle)`, or a casted executable's payload part).
     pub initrd: Cow<'static, [u8]>,
     /// The root image.
     pub root: DiskSlice,

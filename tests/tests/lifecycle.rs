@@ -189,7 +189,11 @@ fn a_missing_kernel_is_125_and_says_how_to_get_one() {
         "{}",
         out.stderr
     );
-    assert!(out.stderr.contains("cargo xtask kernel"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("cargo cast kernel fetch"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

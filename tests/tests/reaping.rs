@@ -47,7 +47,7 @@ fn no_qemu_is_left_behind_not_even_a_zombie() {
         output: None,
         program: "reaping-test".into(),
         kernel: KernelImage::File(bundle.kernel_path()),
-        initrd: cast_runner::initrd::build(&bundle).unwrap().into(),
+        initrd: cast_guest::initrd::build(&bundle).unwrap().into(),
         root: DiskSlice {
             path: image.to_owned(),
             offset: 0,

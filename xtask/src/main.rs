@@ -1,7 +1,7 @@
 //! `cargo xtask`: project automation that is not part of the product.
 //!
-//! - `cargo xtask kernel [--source SRC] [--out DIR]` prepares a guest kernel bundle
-//!   (default: Debian's `linux-image-cloud-amd64`, into the runtime's default location).
+//! - `cargo xtask kernel [ARGS]` is `cargo cast kernel fetch [ARGS]` from this checkout
+//!   (default: Debian's `linux-image-cloud-amd64`, as the default kernel).
 //! - `cargo xtask demo` casts `examples/hello` and runs the result.
 //! - `cargo xtask setup` installs the host tools the tests need and the kernel bundle.
 //! - `cargo xtask test [ARGS]` runs setup, then `cargo test --workspace [ARGS]`.
@@ -25,9 +25,7 @@ mod demo;
 mod setup;
 
 use anyhow::{Context, Result};
-use cast_kernel::{debian_bundle_dir, KernelSource};
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "cargo-cast project automation")]
@@ -38,17 +36,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Prepare a guest kernel bundle (kernel + guest modules).
+    /// `cargo cast kernel fetch ARGS` (default: Debian's cloud kernel, the default).
     Kernel {
-        /// debian or debian:PACKAGE, deb:PATH, tree:DIR, file:PATH, or a path.
-        #[arg(long, default_value = "debian")]
-        source: String,
-        /// Bundle directory (default: the runtime's default, ~/.cache/cast/kernel/default).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Keep an existing bundle instead of preparing it again.
-        #[arg(long)]
-        if_missing: bool,
+        /// Passed on to `cargo cast kernel fetch`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
     /// Cast examples/hello into target/demo/hello and run it.
     Demo,
@@ -85,11 +77,7 @@ enum Bench {
 
 fn main() -> Result<()> {
     match Cli::parse().task {
-        Task::Kernel {
-            source,
-            out,
-            if_missing,
-        } => kernel(Some(&source), out, if_missing),
+        Task::Kernel { args } => kernel(&args),
         Task::Setup => setup::setup(),
         Task::Demo => demo::run(),
         Task::Test { args } => setup::test(&args),
@@ -104,47 +92,19 @@ fn main() -> Result<()> {
     }
 }
 
-/// A bundle made from a Debian package (whose drivers are modules) that lacks one
-/// of the modules the guest now needs, e.g. `virtio_net`, added after it was made.
-fn lacks_guest_modules(dir: &std::path::Path) -> bool {
-    let Ok(bundle) = cast_kernel::KernelBundle::open(dir) else {
-        return false;
-    };
-    bundle.manifest.source.starts_with("debian")
-        && !bundle
-            .manifest
-            .modules
-            .iter()
-            .any(|m| m.ends_with("/virtio_net.ko"))
-}
-
-/// Prepares the kernel bundle from `source` (default: Debian's cloud kernel) at `out`
-/// (default: `kernel/default`, the runtime's default unless a kernel was built).
-fn kernel(source: Option<&str>, out: Option<PathBuf>, if_missing: bool) -> Result<()> {
-    let out = match out {
-        Some(out) => out,
-        None => debian_bundle_dir().context("no cache directory (HOME unset?)")?,
-    };
-    if if_missing && out.join("bundle.json").exists() {
-        if !lacks_guest_modules(&out) {
-            eprintln!("kernel bundle already at {}", out.display());
-            return Ok(());
-        }
-        eprintln!(
-            "kernel bundle at {} predates the guest's network driver; preparing it again",
-            out.display()
-        );
-    }
-    let source: KernelSource = source.unwrap_or("debian").parse()?;
-    let bundle = cast_kernel::prepare(&source, &out)
-        .with_context(|| format!("preparing the kernel bundle at {}", out.display()))?;
-    let m = &bundle.manifest;
-    eprintln!(
-        "kernel bundle ready at {}\n  source:  {}\n  release: {}\n  modules: {}",
-        out.display(),
-        m.source,
-        m.release.as_deref().unwrap_or("unknown"),
-        m.modules.len()
+/// Runs this checkout's `cargo cast kernel fetch ARGS` (one implementation: the
+/// product's).
+fn kernel(args: &[String]) -> Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args(["run", "--quiet", "--locked", "--package", "cargo-cast"])
+        .args(["--bin", "cargo-cast", "--", "cast", "kernel", "fetch"])
+        .args(args)
+        .status()
+        .context("running cargo")?;
+    anyhow::ensure!(
+        status.success(),
+        "cargo cast kernel fetch failed ({status})"
     );
     Ok(())
 }

@@ -22,7 +22,6 @@ const TOOLS: &[(&str, &str)] = &[
     ("mke2fs", "e2fsprogs"),
     ("docker-registry", "docker-registry"),
     ("htpasswd", "apache2-utils"),
-    ("dpkg-deb", "dpkg"),
     // The Debian roots of the RUN test and the built kernel's compatibility check,
     // and the RUN test's local repository (`cast_tests::debian`).
     ("mmdebstrap", "mmdebstrap"),
@@ -84,14 +83,10 @@ pub fn setup() -> Result<()> {
             .args(&missing)
             .env("DEBIAN_FRONTEND", "noninteractive"))?;
     }
-    crate::kernel(None, None, true)?;
+    // Both are kept when already there from Debian (`fetch` says "Fresh").
+    crate::kernel(&[])?;
     // The mount tests need 9p, which the default (cloud) kernel lacks.
-    let generic = cast_kernel::generic_bundle_dir().context("no cache directory (HOME unset?)")?;
-    crate::kernel(
-        Some(&format!("debian:{}", cast_kernel::DEBIAN_9P_PACKAGE)),
-        Some(generic),
-        true,
-    )?;
+    crate::kernel(&[format!("debian:{}", cast_kernel::DEBIAN_9P_PACKAGE)])?;
     build_kernel()
 }
 

@@ -106,10 +106,20 @@ pub fn prune(root: &Path, areas: &[Area], policy: Policy, now: SystemTime) -> Ve
     actions
 }
 
-/// Whether `entry` is a default kernel bundle: Debian's (`default`) or the one
-/// `cargo cast kernel build` compiled (`built`, ~8 min to make again).
+/// Whether `entry` is a default kernel bundle: `kernel/default`, the sibling it links
+/// to (`cargo cast kernel use`), or the one `cargo cast kernel build` compiled
+/// (`built`, ~8 min to make again).
 pub fn is_default_kernel(area: AreaKind, entry: &Entry) -> bool {
-    area == AreaKind::Kernels && matches!(entry.name().as_str(), "default" | "built")
+    if area != AreaKind::Kernels {
+        return false;
+    }
+    let linked = entry
+        .path
+        .parent()
+        .and_then(|dir| std::fs::read_link(dir.join("default")).ok());
+    let name = entry.name();
+    matches!(name.as_str(), "default" | "built")
+        || linked.is_some_and(|l| l.file_name().is_some_and(|n| n.to_string_lossy() == name))
 }
 
 fn selected(area: AreaKind, entry: &Entry, policy: Policy, now: SystemTime) -> bool {

@@ -71,7 +71,7 @@ impl AreaKind {
         match self {
             AreaKind::Blobs => "image layers, manifests and configs (+ refs for --offline)",
             AreaKind::Build => "root images built from Containerfiles",
-            AreaKind::Kernels => "kernel bundles (default: cargo xtask kernel; sha256-*: URLs)",
+            AreaKind::Kernels => "kernel bundles (cargo cast kernel list; sha256-*: URLs)",
             AreaKind::PayloadKernels => "kernels casted executables decompressed to run",
             AreaKind::PayloadZstd => "compressed kernels builds reuse",
             AreaKind::Stamps => "root images and kernels casted executables already checked",

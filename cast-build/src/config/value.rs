@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 /// The guest kernel a casted executable carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KernelSpec {
-    /// A kernel bundle directory (as `cargo xtask kernel` makes).
+    /// A kernel bundle directory (as `cargo cast kernel fetch` makes).
     Path(PathBuf),
     /// A kernel to download, pinned by its SHA-256.
     Url {

@@ -117,7 +117,7 @@ impl VmRunner {
         if self.boot.is_none() {
             let bundle = crate::kernel::bundle(self.kernel.as_ref(), None)
                 .map_err(|e| crate::image::error_chain(&e))?;
-            let initrd = cast_runner::initrd::build(&bundle)
+            let initrd = cast_guest::initrd::build(&bundle)
                 .map_err(|e| format!("cannot build the initrd: {e}"))?;
             self.boot = Some((bundle, initrd));
         }

@@ -219,7 +219,7 @@ impl Cast {
             rerun.extend(image.inputs.iter().cloned());
             let bundle = crate::kernel::bundle(config.kernel.as_ref(), None)?;
             rerun.insert(bundle.dir.join("bundle.json"));
-            let initrd = cast_runner::initrd::build(&bundle).map_err(CastError::Initrd)?;
+            let initrd = cast_guest::initrd::build(&bundle).map_err(CastError::Initrd)?;
             let name = config
                 .name
                 .clone()

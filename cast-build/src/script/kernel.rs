@@ -2,7 +2,7 @@
 //! from a URL pinned by its SHA-256 (`kernel = { url = "...", sha256 = "..." }`).
 //!
 //! A URL names a Debian kernel package (`.deb`: its modules are kept, as `cargo
-//! xtask kernel` does) or a bare kernel image with every driver built in (anything
+//! cast kernel fetch` does) or a bare kernel image with every driver built in (anything
 //! else). The download is verified before use and prepared once into
 //! `<cache>/kernel/sha256-<hex>/`; later builds find it there without the network.
 

@@ -8,12 +8,10 @@
 //! `NAME PATH DEP,DEP…` (dependencies from the module's `.modinfo`), so the guest can
 //! load independent modules in parallel.
 
+use crate::GUEST_INIT;
 use cast_kernel::KernelBundle;
 use cpio::newc::Builder;
 use std::io::{self, Write};
-
-/// The static guest init, built by this crate's build script.
-pub static GUEST_INIT: &[u8] = include_bytes!(env!("CAST_INIT_PATH"));
 
 const DIR: u32 = 0o040_755;
 const EXEC: u32 = 0o100_755;
