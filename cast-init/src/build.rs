@@ -172,14 +172,7 @@ impl Mounts {
                 gid,
             } => {
                 let file = private_file(&i.to_string(), content, *mode, *uid, *gid)?;
-                if let Some(parent) = target.parent() {
-                    self.stub_dir(parent)?;
-                }
-                if !target.exists() {
-                    File::create(&target)?;
-                    self.stubs.push(target.clone());
-                }
-                bind(&file, &target)?;
+                self.bind_file_over(&file, &target)?;
             }
         }
         self.mounted.push(target);
@@ -196,16 +189,22 @@ impl Mounts {
         }
         let name = f.path.trim_start_matches('/').replace('/', "-");
         let file = private_file(&name, f.content.as_bytes(), 0o644, 0, 0)?;
+        self.bind_file_over(&file, &target)?;
+        self.mounted.push(target);
+        Ok(())
+    }
+
+    /// Binds `file` over `target`, first making `target` (and its missing parents) as
+    /// empty stubs, remembered for removal, when the image has none.
+    fn bind_file_over(&mut self, file: &Path, target: &Path) -> io::Result<()> {
         if let Some(parent) = target.parent() {
             self.stub_dir(parent)?;
         }
         if !target.exists() {
-            File::create(&target)?;
-            self.stubs.push(target.clone());
+            File::create(target)?;
+            self.stubs.push(target.to_owned());
         }
-        bind(&file, &target)?;
-        self.mounted.push(target);
-        Ok(())
+        bind(file, target)
     }
 
     /// Creates `dir` and its missing parents, remembering each one created.
