@@ -25,6 +25,18 @@ fn plan(text: &str) -> Plan {
     plan_with(text, &[], &mut NoBaseImages)
 }
 
+/// The RUN steps of stage `stage`, in order.
+fn runs_of(plan: &Plan, stage: usize) -> Vec<&RunOp> {
+    plan.stages[stage]
+        .ops
+        .iter()
+        .filter_map(|o| match o {
+            Op::Run(r) => Some(r),
+            _ => None,
+        })
+        .collect()
+}
+
 fn rc(text: &str) -> RunConfig {
     plan(text).target_stage().run_config.clone()
 }
@@ -219,14 +231,7 @@ fn run_carries_its_command_environment_and_context() {
         "FROM a AS unused\nRUN x\nFROM b\nARG V=1\nENV E=2\nUSER app\nWORKDIR /w\n\
          RUN make $V\nSHELL [\"/bin/bash\", \"-c\"]\nRUN [\"/bin/true\", \"a\"]\nRUN echo\n",
     );
-    let runs: Vec<&RunOp> = p.stages[1]
-        .ops
-        .iter()
-        .filter_map(|o| match o {
-            Op::Run(r) => Some(r),
-            _ => None,
-        })
-        .collect();
+    let runs = runs_of(&p, 1);
     assert_eq!(runs[0].argv, ["/bin/sh", "-c", "make $V"]);
     assert!(runs[0].shell_form);
     assert_eq!(runs[0].env, ["E=2", "V=1"]);
@@ -240,14 +245,7 @@ fn run_carries_its_command_environment_and_context() {
     assert_eq!(runs[2].argv, ["/bin/bash", "-c", "echo"]);
     assert!(!runs[0].network_none, "RUN has a network by default");
     let h = plan("FROM a\nRUN <<-EOF\n\techo one\n\techo two\n\tEOF\nRUN <<EOF cat\nx\nEOF\n");
-    let runs: Vec<&RunOp> = h.stages[0]
-        .ops
-        .iter()
-        .filter_map(|o| match o {
-            Op::Run(r) => Some(r),
-            _ => None,
-        })
-        .collect();
+    let runs = runs_of(&h, 0);
     assert_eq!(
         runs[0].argv,
         ["/bin/sh", "-c", "echo one\necho two\n"],
